@@ -1,0 +1,352 @@
+package rocketmq
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+)
+
+// fastjson, which every RocketMQ server uses for bodies, writes map keys that
+// are not strings as their JSON value: bare integers ({0:"a"}) for
+// Map<Long,…> and whole objects ({{"topic":…}:{…}}) for Map<MessageQueue,…>.
+// Normalize rewrites exactly those keys into JSON strings holding their raw
+// text so that encoding/json can take over (PROTOCOL.md §3.5). The scanner is
+// iterative with an explicit, bounded stack: bodies come from the network and
+// must never be able to exhaust the goroutine stack.
+
+// MaxNestingDepth bounds the nesting of objects and arrays Normalize accepts.
+// The deepest real body (consume stats: object, list, map, list, object, map
+// with object keys) nests fewer than ten levels.
+const MaxNestingDepth = 512
+
+// RelaxedSyntaxError reports input that is not JSON even with relaxed keys.
+type RelaxedSyntaxError struct {
+	Offset int // byte offset of the problem in the input
+	Msg    string
+}
+
+func (e *RelaxedSyntaxError) Error() string {
+	return fmt.Sprintf("rocketmq: relaxed JSON: %s at offset %d", e.Msg, e.Offset)
+}
+
+// scanner states.
+const (
+	stValue        = iota // a value is required
+	stValueOrClose        // just after '[': a value or ']'
+	stKey                 // an object key is required (after ',')
+	stKeyOrClose          // just after '{': a key or '}'
+	stColon               // after a key: ':' is required
+	stAfterMember         // after a member value: ',' or '}'
+	stAfterElement        // after an array element: ',' or ']'
+	stEnd                 // the top-level value is complete
+)
+
+// container is one open object or array.
+type container struct {
+	close byte // '}' or ']'
+	// keyStart >= 0 marks a container that is itself an object key: its raw
+	// input text starts at keyStart and its output at outStart, which is
+	// where the quoted form replaces it once it closes.
+	keyStart int
+	outStart int
+}
+
+// Normalize returns b with every object key that is not a JSON string
+// (numbers, true/false/null, objects, arrays) replaced by a JSON string of
+// its raw text; everything else is left byte-identical. It fails on input
+// that is not JSON apart from such keys, and on nesting deeper than
+// MaxNestingDepth. When nothing needs rewriting the result is b itself.
+func Normalize(b []byte) ([]byte, error) {
+	var (
+		out    []byte // nil until the first rewrite
+		copied int    // b[:copied] is already reflected in out
+		stack  []container
+		state  = stValue
+	)
+	// flushTo makes out reflect b[:i] so a rewrite can be appended.
+	flushTo := func(i int) {
+		if out == nil {
+			out = make([]byte, 0, len(b)+len(b)/16+16)
+		}
+		out = append(out, b[copied:i]...)
+		copied = i
+	}
+	// rewriteKey replaces the raw key text b[start:end], whose output begins
+	// at outStart, by its quoted form.
+	rewriteKey := func(start, end, outStart int) {
+		out = appendJSONString(out[:outStart], b[start:end])
+		copied = end
+	}
+	// valueDone moves to the state that follows a completed value.
+	valueDone := func(wasKey bool) {
+		switch {
+		case len(stack) == 0:
+			state = stEnd
+		case wasKey:
+			state = stColon
+		case stack[len(stack)-1].close == ']':
+			state = stAfterElement
+		default:
+			state = stAfterMember
+		}
+	}
+	// closeTop closes the innermost container; its closing byte ends at end.
+	closeTop := func(end int) {
+		top := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if top.keyStart >= 0 {
+			rewriteKey(top.keyStart, end, top.outStart)
+		}
+		valueDone(top.keyStart >= 0)
+	}
+
+	i := 0
+	for {
+		i = skipSpace(b, i)
+		if i >= len(b) {
+			break
+		}
+		c := b[i]
+		switch state {
+		case stEnd:
+			return nil, &RelaxedSyntaxError{i, "data after the top-level value"}
+		case stColon:
+			if c != ':' {
+				return nil, &RelaxedSyntaxError{i, "expected ':' after object key"}
+			}
+			i++
+			state = stValue
+			continue
+		case stAfterMember, stAfterElement:
+			top := stack[len(stack)-1]
+			switch {
+			case c == ',':
+				i++
+				if state == stAfterMember {
+					state = stKey
+				} else {
+					state = stValue
+				}
+				continue
+			case c == top.close:
+				i++
+				closeTop(i)
+				continue
+			default:
+				return nil, &RelaxedSyntaxError{i, fmt.Sprintf("expected ',' or '%c'", top.close)}
+			}
+		}
+
+		// state is one of stValue, stValueOrClose, stKey, stKeyOrClose.
+		if (state == stValueOrClose && c == ']') || (state == stKeyOrClose && c == '}') {
+			i++
+			closeTop(i)
+			continue
+		}
+		key := state == stKey || state == stKeyOrClose
+		switch c {
+		case '{', '[':
+			if len(stack) >= MaxNestingDepth {
+				return nil, &RelaxedSyntaxError{i, "nesting too deep"}
+			}
+			ct := container{close: '}', keyStart: -1}
+			if c == '[' {
+				ct.close = ']'
+			}
+			if key {
+				flushTo(i)
+				ct.keyStart, ct.outStart = i, len(out)
+			}
+			stack = append(stack, ct)
+			i++
+			if c == '{' {
+				state = stKeyOrClose
+			} else {
+				state = stValueOrClose
+			}
+			continue
+		case '"':
+			end, err := scanString(b, i)
+			if err != nil {
+				return nil, err
+			}
+			i = end
+		default:
+			end, err := scanScalar(b, i)
+			if err != nil {
+				return nil, err
+			}
+			if key {
+				flushTo(i)
+				rewriteKey(i, end, len(out))
+			}
+			i = end
+		}
+		valueDone(key)
+	}
+	if state != stEnd {
+		return nil, &RelaxedSyntaxError{len(b), "unexpected end of input"}
+	}
+	if out == nil {
+		return b, nil
+	}
+	return append(out, b[copied:]...), nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// scanString returns the offset just past the JSON string starting at b[i].
+// It is as strict as encoding/json: no raw control characters, only the
+// standard escapes.
+func scanString(b []byte, i int) (int, error) {
+	start := i
+	i++
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			return i + 1, nil
+		case c == '\\':
+			if i+1 >= len(b) {
+				return 0, &RelaxedSyntaxError{i, "unterminated escape"}
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) {
+					return 0, &RelaxedSyntaxError{i, "short \\u escape"}
+				}
+				for _, h := range b[i+2 : i+6] {
+					if !isHex(h) {
+						return 0, &RelaxedSyntaxError{i, "bad \\u escape"}
+					}
+				}
+				i += 6
+			default:
+				return 0, &RelaxedSyntaxError{i, "bad escape"}
+			}
+		case c < 0x20:
+			return 0, &RelaxedSyntaxError{i, "control character in string"}
+		default:
+			i++
+		}
+	}
+	return 0, &RelaxedSyntaxError{start, "unterminated string"}
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
+
+// scanScalar returns the offset just past the number or literal at b[i].
+func scanScalar(b []byte, i int) (int, error) {
+	var lit string
+	switch b[i] {
+	case 't':
+		lit = "true"
+	case 'f':
+		lit = "false"
+	case 'n':
+		lit = "null"
+	default:
+		return scanNumber(b, i)
+	}
+	end := i + len(lit)
+	if end > len(b) || string(b[i:end]) != lit || (end < len(b) && isIdentByte(b[end])) {
+		return 0, &RelaxedSyntaxError{i, "invalid literal"}
+	}
+	return end, nil
+}
+
+func isIdentByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || isDigit(c) || c == '_'
+}
+
+// scanNumber accepts exactly the JSON number grammar:
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
+func scanNumber(b []byte, i int) (int, error) {
+	start := i
+	if i < len(b) && b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && isDigit(b[i]):
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	default:
+		return 0, &RelaxedSyntaxError{start, "invalid value"}
+	}
+	if i < len(b) && b[i] == '.' {
+		i++
+		if i >= len(b) || !isDigit(b[i]) {
+			return 0, &RelaxedSyntaxError{start, "invalid number"}
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if i >= len(b) || !isDigit(b[i]) {
+			return 0, &RelaxedSyntaxError{start, "invalid number"}
+		}
+		for i < len(b) && isDigit(b[i]) {
+			i++
+		}
+	}
+	if i < len(b) && (isIdentByte(b[i]) || b[i] == '.') {
+		return 0, &RelaxedSyntaxError{start, "invalid number"}
+	}
+	return i, nil
+}
+
+// appendJSONString appends s as a JSON string. Only what JSON requires is
+// escaped so that the key's text survives unchanged; bytes >= 0x80 pass
+// through as the input had them.
+func appendJSONString(dst, s []byte) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for _, c := range s {
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
+}
+
+// Unmarshal decodes a fastjson body into v: Normalize, then encoding/json
+// with UseNumber so that values landing in interface fields keep their exact
+// digits instead of becoming float64.
+func Unmarshal(b []byte, v any) error {
+	nb, err := Normalize(b)
+	if err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(nb))
+	dec.UseNumber()
+	return dec.Decode(v)
+}
