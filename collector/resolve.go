@@ -1,0 +1,242 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
+)
+
+// DefaultConcurrency bounds fan-out when Targets.Concurrency is not set. It
+// matches the broker's admin thread pool (adminBrokerThreadPoolNums = 16):
+// more requests in flight would only queue on the broker.
+const DefaultConcurrency = 16
+
+// Targets says what one scrape reads.
+type Targets struct {
+	Mode Mode
+	// Brokers are the broker addresses dialed in sidecar mode. Cluster mode
+	// ignores them: the NameServers are the only source of brokers there, so
+	// the same node can never be counted twice under two spellings.
+	Brokers []string
+	// NameServers are asked, in this order of preference, for the cluster
+	// layout in cluster mode.
+	NameServers []string
+	// Concurrency bounds the requests in flight per fan-out; <= 0 means
+	// DefaultConcurrency.
+	Concurrency int
+}
+
+// Resolve finds the brokers of one scrape and reads each one's identity
+// (GET_BROKER_CONFIG). It never fails as a whole: every node that could not be
+// read is kept with its Err set, so its rocketmq_up is 0 and the rest of the
+// scrape goes on. The returned Scrape is what all collectors share.
+func Resolve(ctx context.Context, client Client, t Targets, logger *slog.Logger) *Scrape {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	conc := t.Concurrency
+	if conc <= 0 {
+		conc = DefaultConcurrency
+	}
+	s := &Scrape{
+		Client:      client,
+		Logger:      logger,
+		Mode:        t.Mode,
+		Now:         time.Now(),
+		Concurrency: conc,
+	}
+	switch t.Mode {
+	case ModeCluster:
+		s.NameServers, s.ClusterInfo = askNameServers(ctx, client, uniq(t.NameServers), logger)
+		if s.ClusterInfo == nil {
+			if len(s.NameServers) > 0 {
+				logger.Error("no NameServer answered GET_BROKER_CLUSTER_INFO; no broker can be scraped", "namesrv_count", len(s.NameServers))
+			}
+			break
+		}
+		s.Brokers = brokersFromClusterInfo(s.ClusterInfo)
+		readIdentities(ctx, client, s.Brokers, conc, false, logger)
+	default:
+		for _, addr := range uniq(t.Brokers) {
+			s.Brokers = append(s.Brokers, &Broker{Addr: addr, Address: addr, ID: -1})
+		}
+		readIdentities(ctx, client, s.Brokers, conc, true, logger)
+	}
+	sortBrokers(s.Brokers)
+	return s
+}
+
+// askNameServers asks every NameServer at once, so one dead NameServer costs
+// no extra time, and uses the answer of the first one in flag order: with a
+// fixed preference the layout does not flip between NameServers that briefly
+// disagree (each broker registers with each of them on its own schedule).
+func askNameServers(ctx context.Context, client Client, addrs []string, logger *slog.Logger) ([]NameServer, *rocketmq.ClusterInfo) {
+	out := make([]NameServer, len(addrs))
+	infos := make([]*rocketmq.ClusterInfo, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		out[i].Addr = addr
+		wg.Go(func() {
+			info, err := client.BrokerClusterInfo(ctx, addr)
+			if err == nil && info == nil {
+				err = errEmptyAnswer
+			}
+			if err != nil {
+				out[i].Err = err
+				logger.Warn("NameServer did not answer GET_BROKER_CLUSTER_INFO", "address", addr, "err", err)
+				return
+			}
+			infos[i] = info
+		})
+	}
+	wg.Wait()
+	for _, info := range infos {
+		if info != nil {
+			return out, info
+		}
+	}
+	return out, nil
+}
+
+var errEmptyAnswer = errors.New("empty answer")
+
+// brokersFromClusterInfo makes one Broker per listed member. The cluster of a
+// group is that group's own "cluster" field; clusterAddrTable is only a
+// fallback for answers without it, and then the group is looked up by name
+// rather than assumed to be in whichever cluster came first.
+func brokersFromClusterInfo(info *rocketmq.ClusterInfo) []*Broker {
+	clusterOf := map[string]string{}
+	for cluster, names := range info.ClusterAddrTable {
+		for _, n := range names {
+			clusterOf[n] = cluster
+		}
+	}
+	byAddr := map[string]*Broker{}
+	var out []*Broker
+	for key, group := range info.BrokerAddrTable {
+		name := group.BrokerName
+		if name == "" {
+			name = key
+		}
+		cluster := group.Cluster
+		if cluster == "" {
+			cluster = clusterOf[name]
+		}
+		for id, addr := range group.BrokerAddrs {
+			if addr == "" {
+				continue
+			}
+			id = normalizeID(id)
+			if prev, ok := byAddr[addr]; ok {
+				// A node re-registering under a new id can be listed twice
+				// for a moment; the non-negative, lower id is the newer
+				// claim to mastership and GET_BROKER_CONFIG settles it.
+				if betterID(id, prev.ID) {
+					prev.ID = id
+				}
+				continue
+			}
+			b := &Broker{Addr: addr, Address: addr, Cluster: cluster, Name: name, ID: id}
+			byAddr[addr] = b
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func betterID(id, than int64) bool {
+	if than < 0 {
+		return id >= 0
+	}
+	return id >= 0 && id < than
+}
+
+// readIdentities reads GET_BROKER_CONFIG from every broker, bounded by conc.
+// In sidecar mode (fromConfig) the config is the only source of the node's
+// identity; in cluster mode the NameServer's cluster and group names stay and
+// only the live id and role come from the node.
+func readIdentities(ctx context.Context, client Client, brokers []*Broker, conc int, fromConfig bool, logger *slog.Logger) {
+	var g errgroup.Group
+	g.SetLimit(conc)
+	for _, b := range brokers {
+		g.Go(func() error {
+			cfg, err := client.BrokerConfig(ctx, b.Addr)
+			if err == nil && len(cfg) == 0 {
+				err = errEmptyAnswer
+			}
+			if err != nil {
+				b.Err = err
+				logger.Warn("broker did not answer GET_BROKER_CONFIG", "address", b.Addr, "cluster", b.Cluster, "broker", b.Name, "err", err)
+				return nil
+			}
+			b.Config = cfg
+			b.Role = cfg["brokerRole"]
+			if id, ok := parseID(cfg["brokerId"]); ok {
+				b.ID = id
+			}
+			if fromConfig {
+				b.Cluster = cfg["brokerClusterName"]
+				b.Name = cfg["brokerName"]
+				b.Address = advertisedAddress(cfg, b.Addr)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+}
+
+// advertisedAddress is brokerIP1:listenPort, the address the broker registers
+// with the NameServer, so a sidecar's "address" label equals the one a
+// cluster-mode exporter gives the same node even when the sidecar dials it
+// as localhost.
+func advertisedAddress(cfg rocketmq.BrokerConfig, dialed string) string {
+	ip, port := cfg["brokerIP1"], cfg["listenPort"]
+	if ip == "" || port == "" {
+		return dialed
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return dialed
+	}
+	return net.JoinHostPort(ip, port)
+}
+
+func parseID(s string) (int64, bool) {
+	if s == "" {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, false
+	}
+	return normalizeID(id), true
+}
+
+// normalizeID maps every negative id to -1: 4.9 DLedger nodes report -1
+// before their first election, and no negative id may ever read as a role.
+func normalizeID(id int64) int64 {
+	if id < 0 {
+		return -1
+	}
+	return id
+}
+
+// uniq drops empty and repeated addresses, keeping the first occurrence so the
+// flag order (NameServer preference) survives.
+func uniq(addrs []string) []string {
+	out := make([]string, 0, len(addrs))
+	for _, a := range addrs {
+		if a != "" && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
