@@ -1,0 +1,460 @@
+package rocketmq
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// Decoders of response bodies, one per request (PROTOCOL.md §2). Each one
+// accepts fastjson output (non-string keys) as well as standard JSON, ignores
+// fields it does not know and never panics on malformed input.
+
+var errEmptyBody = errors.New("empty body")
+
+// decodeJSON runs the relaxed decoder and names the body in errors.
+func decodeJSON(what string, body []byte, v any) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return fmt.Errorf("rocketmq: decode %s: %w", what, errEmptyBody)
+	}
+	if err := Unmarshal(body, v); err != nil {
+		return fmt.Errorf("rocketmq: decode %s: %w", what, err)
+	}
+	return nil
+}
+
+// DecodeClusterInfo decodes GET_BROKER_CLUSTER_INFO (106). The NameServer
+// keys brokerAddrs by bare integers in every version.
+func DecodeClusterInfo(body []byte) (*ClusterInfo, error) {
+	var ci ClusterInfo
+	if err := decodeJSON("cluster info", body, &ci); err != nil {
+		return nil, err
+	}
+	return &ci, nil
+}
+
+// DecodeTopicList decodes GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206) and
+// GET_TOPICS_BY_CLUSTER (224).
+func DecodeTopicList(body []byte) (*TopicList, error) {
+	var tl TopicList
+	if err := decodeJSON("topic list", body, &tl); err != nil {
+		return nil, err
+	}
+	return &tl, nil
+}
+
+// DecodeTopicRouteData decodes GET_ROUTEINFO_BY_TOPIC (105) in both the
+// fastjson form and the standard form (acceptStandardJsonOnly).
+func DecodeTopicRouteData(body []byte) (*TopicRouteData, error) {
+	var rd TopicRouteData
+	if err := decodeJSON("topic route", body, &rd); err != nil {
+		return nil, err
+	}
+	return &rd, nil
+}
+
+// DecodeRuntimeInfo decodes the KVTable of GET_BROKER_RUNTIME_INFO (28).
+// Values stay strings: several are composite and their parsing belongs to
+// whoever knows what each key means.
+func DecodeRuntimeInfo(body []byte) (RuntimeInfo, error) {
+	var kv struct {
+		Table map[string]string `json:"table"`
+	}
+	if err := decodeJSON("runtime info", body, &kv); err != nil {
+		return nil, err
+	}
+	if kv.Table == nil {
+		return nil, errors.New("rocketmq: decode runtime info: no table")
+	}
+	return RuntimeInfo(kv.Table), nil
+}
+
+// DecodeBrokerConfig decodes GET_BROKER_CONFIG (26), which is not JSON but
+// Java properties text: one key=value per line, split at the first '=' (values
+// such as namesrvAddr lists may contain more). Blank lines and lines without
+// '=' carry no setting and are skipped.
+func DecodeBrokerConfig(body []byte) (BrokerConfig, error) {
+	cfg := BrokerConfig{}
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		k, v, ok := bytes.Cut(line, []byte{'='})
+		if !ok {
+			continue
+		}
+		if k = bytes.TrimSpace(k); len(k) == 0 {
+			continue
+		}
+		cfg[string(k)] = string(v)
+	}
+	if len(cfg) == 0 {
+		return nil, errors.New("rocketmq: decode broker config: no key=value line")
+	}
+	return cfg, nil
+}
+
+// DecodeTopicConfigWrapper decodes GET_ALL_TOPIC_CONFIG (21), 4.9 and 5.x
+// (whose static-topic mapping tables have integer keys).
+func DecodeTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
+	var w TopicConfigWrapper
+	if err := decodeJSON("topic config", body, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// DecodeSubscriptionGroupWrapper decodes GET_ALL_SUBSCRIPTIONGROUP_CONFIG
+// (201) in its 4.9 (SubscriptionGroupManager) and 5.x (wrapper with
+// forbiddenTable) shapes.
+func DecodeSubscriptionGroupWrapper(body []byte) (*SubscriptionGroupWrapper, error) {
+	var w SubscriptionGroupWrapper
+	if err := decodeJSON("subscription group config", body, &w); err != nil {
+		return nil, err
+	}
+	return &w, nil
+}
+
+// parseQueueKey decodes a MessageQueue map key: the raw JSON text of the
+// object fastjson wrote as key, in whatever field order the producer used.
+func parseQueueKey(key string) (MessageQueue, error) {
+	var mq MessageQueue
+	if err := Unmarshal([]byte(key), &mq); err != nil {
+		return mq, fmt.Errorf("message queue key %q: %w", key, err)
+	}
+	return mq, nil
+}
+
+// queueMap re-keys a map whose keys are MessageQueue objects.
+func queueMap[V any](raw map[string]V) (map[MessageQueue]V, error) {
+	out := make(map[MessageQueue]V, len(raw))
+	for k, v := range raw {
+		mq, err := parseQueueKey(k)
+		if err != nil {
+			return nil, err
+		}
+		out[mq] = v
+	}
+	return out, nil
+}
+
+// DecodeTopicStatsTable decodes GET_TOPIC_STATS_INFO (202).
+func DecodeTopicStatsTable(body []byte) (*TopicStatsTable, error) {
+	var w struct {
+		OffsetTable map[string]TopicOffset `json:"offsetTable"`
+		TopicPutTps float64                `json:"topicPutTps"`
+	}
+	if err := decodeJSON("topic stats", body, &w); err != nil {
+		return nil, err
+	}
+	table, err := queueMap(w.OffsetTable)
+	if err != nil {
+		return nil, fmt.Errorf("rocketmq: decode topic stats: %w", err)
+	}
+	return &TopicStatsTable{OffsetTable: table, TopicPutTps: w.TopicPutTps}, nil
+}
+
+// wireConsumeStats is ConsumeStats as sent, before its keys are parsed.
+type wireConsumeStats struct {
+	ConsumeTps  float64                  `json:"consumeTps"`
+	OffsetTable map[string]OffsetWrapper `json:"offsetTable"`
+}
+
+func (w *wireConsumeStats) convert() (ConsumeStats, error) {
+	table, err := queueMap(w.OffsetTable)
+	if err != nil {
+		return ConsumeStats{}, err
+	}
+	return ConsumeStats{ConsumeTps: w.ConsumeTps, OffsetTable: table}, nil
+}
+
+// DecodeConsumeStats decodes GET_CONSUME_STATS (208).
+func DecodeConsumeStats(body []byte) (*ConsumeStats, error) {
+	var w wireConsumeStats
+	if err := decodeJSON("consume stats", body, &w); err != nil {
+		return nil, err
+	}
+	cs, err := w.convert()
+	if err != nil {
+		return nil, fmt.Errorf("rocketmq: decode consume stats: %w", err)
+	}
+	return &cs, nil
+}
+
+// DecodeConsumeStatsList decodes GET_BROKER_CONSUME_STATS (317). The list
+// holds one single-entry map {group: [ConsumeStats per topic]} per
+// subscription group; groups without offsets (empty lists) are kept, in the
+// broker's order.
+func DecodeConsumeStatsList(body []byte) (*ConsumeStatsList, error) {
+	var w struct {
+		BrokerAddr        string                          `json:"brokerAddr"`
+		TotalDiff         int64                           `json:"totalDiff"`
+		TotalInflightDiff int64                           `json:"totalInflightDiff"`
+		ConsumeStatsList  []map[string][]wireConsumeStats `json:"consumeStatsList"`
+	}
+	if err := decodeJSON("broker consume stats", body, &w); err != nil {
+		return nil, err
+	}
+	out := &ConsumeStatsList{
+		BrokerAddr:        w.BrokerAddr,
+		TotalDiff:         w.TotalDiff,
+		TotalInflightDiff: w.TotalInflightDiff,
+		ConsumeStatsList:  make([]GroupConsumeStats, 0, len(w.ConsumeStatsList)),
+	}
+	for _, entry := range w.ConsumeStatsList {
+		// Java sends one group per entry; should an entry hold more, take
+		// them in name order so the result does not depend on map order.
+		groups := make([]string, 0, len(entry))
+		for g := range entry {
+			groups = append(groups, g)
+		}
+		sort.Strings(groups)
+		for _, g := range groups {
+			gcs := GroupConsumeStats{Group: g, Stats: make([]ConsumeStats, 0, len(entry[g]))}
+			for i := range entry[g] {
+				cs, err := entry[g][i].convert()
+				if err != nil {
+					return nil, fmt.Errorf("rocketmq: decode broker consume stats: group %s: %w", g, err)
+				}
+				gcs.Stats = append(gcs.Stats, cs)
+			}
+			out.ConsumeStatsList = append(out.ConsumeStatsList, gcs)
+		}
+	}
+	return out, nil
+}
+
+// DecodeGroupList decodes QUERY_TOPIC_CONSUME_BY_WHO (300).
+func DecodeGroupList(body []byte) (*GroupList, error) {
+	var gl GroupList
+	if err := decodeJSON("group list", body, &gl); err != nil {
+		return nil, err
+	}
+	return &gl, nil
+}
+
+// DecodeConsumeTimeSpan decodes QUERY_CONSUME_TIME_SPAN (303). The derived
+// *Str fields are formatted in the broker's time zone and are ignored.
+func DecodeConsumeTimeSpan(body []byte) ([]QueueTimeSpan, error) {
+	var w struct {
+		ConsumeTimeSpanSet []QueueTimeSpan `json:"consumeTimeSpanSet"`
+	}
+	if err := decodeJSON("consume time span", body, &w); err != nil {
+		return nil, err
+	}
+	if w.ConsumeTimeSpanSet == nil {
+		return []QueueTimeSpan{}, nil
+	}
+	return w.ConsumeTimeSpanSet, nil
+}
+
+// DecodeConsumerConnection decodes GET_CONSUMER_CONNECTION_LIST (203).
+func DecodeConsumerConnection(body []byte) (*ConsumerConnection, error) {
+	var cc ConsumerConnection
+	if err := decodeJSON("consumer connection", body, &cc); err != nil {
+		return nil, err
+	}
+	return &cc, nil
+}
+
+// DecodeBrokerStatsData decodes VIEW_BROKER_STATS_DATA (315).
+func DecodeBrokerStatsData(body []byte) (*BrokerStatsData, error) {
+	var sd BrokerStatsData
+	if err := decodeJSON("broker stats", body, &sd); err != nil {
+		return nil, err
+	}
+	return &sd, nil
+}
+
+// DecodeDLedgerMetadata decodes a DLedger METADATA (50000) answer. The body's
+// own code is kept as sent: 400/401 answers (wrong group or remoteId) still
+// name the leader.
+func DecodeDLedgerMetadata(body []byte) (*DLedgerMetadata, error) {
+	// RequestOrResponse defaults: code 200 and term -1 when not sent.
+	md := DLedgerMetadata{Code: DLedgerSuccess, Term: -1}
+	if err := decodeJSON("DLedger metadata", body, &md); err != nil {
+		return nil, err
+	}
+	return &md, nil
+}
+
+// dledgerTermAnswer is the part of a DLedger HEART_BEAT answer the term
+// probe reads.
+type dledgerTermAnswer struct {
+	Code int   `json:"code"`
+	Term int64 `json:"term"`
+}
+
+// decodeDLedgerTerm decodes the answer to the stale-term HEART_BEAT probe
+// (PROTOCOL.md §2.6), e.g. {"code":403,"term":3}.
+func decodeDLedgerTerm(body []byte) (*dledgerTermAnswer, error) {
+	a := dledgerTermAnswer{Code: DLedgerSuccess, Term: -1}
+	if err := decodeJSON("DLedger heartbeat answer", body, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// DecodeHARuntimeInfo decodes GET_BROKER_HA_STATUS (907, 5.x).
+func DecodeHARuntimeInfo(body []byte) (*HARuntimeInfo, error) {
+	var hi HARuntimeInfo
+	if err := decodeJSON("HA runtime info", body, &hi); err != nil {
+		return nil, err
+	}
+	return &hi, nil
+}
+
+// wireReplica is one replica of the 5.1+ BrokerReplicasInfo.
+type wireReplica struct {
+	BrokerAddress string `json:"brokerAddress"`
+	BrokerID      int64  `json:"brokerId"`
+}
+
+func (r wireReplica) member() SyncStateMember {
+	return SyncStateMember{Address: r.BrokerAddress, BrokerID: r.BrokerID}
+}
+
+// DecodeSyncStateData decodes CONTROLLER_GET_SYNC_STATE_DATA (1006): the 5.0
+// inSyncStateTable (members with addresses) and the 5.1+ replicasInfoTable
+// (replicas with ids, master id, out-of-sync replicas).
+func DecodeSyncStateData(body []byte) (SyncStateData, error) {
+	var w struct {
+		InSyncStateTable map[string]struct {
+			InSyncMembers     []SyncStateMember `json:"inSyncMembers"`
+			MasterAddress     string            `json:"masterAddress"`
+			MasterEpoch       int64             `json:"masterEpoch"`
+			SyncStateSetEpoch int64             `json:"syncStateSetEpoch"`
+		} `json:"inSyncStateTable"`
+		ReplicasInfoTable map[string]struct {
+			MasterAddress     string        `json:"masterAddress"`
+			MasterBrokerID    *int64        `json:"masterBrokerId"`
+			MasterEpoch       int64         `json:"masterEpoch"`
+			SyncStateSetEpoch int64         `json:"syncStateSetEpoch"`
+			InSyncReplicas    []wireReplica `json:"inSyncReplicas"`
+			NotInSyncReplicas []wireReplica `json:"notInSyncReplicas"`
+		} `json:"replicasInfoTable"`
+	}
+	if err := decodeJSON("sync state data", body, &w); err != nil {
+		return nil, err
+	}
+	if w.InSyncStateTable == nil && w.ReplicasInfoTable == nil {
+		return nil, errors.New("rocketmq: decode sync state data: neither inSyncStateTable nor replicasInfoTable")
+	}
+	out := make(SyncStateData, len(w.InSyncStateTable)+len(w.ReplicasInfoTable))
+	for name, s := range w.InSyncStateTable {
+		out[name] = SyncStateInfo{
+			MasterAddress:     s.MasterAddress,
+			MasterBrokerID:    -1,
+			MasterEpoch:       s.MasterEpoch,
+			SyncStateSetEpoch: s.SyncStateSetEpoch,
+			InSyncMembers:     s.InSyncMembers,
+		}
+	}
+	for name, r := range w.ReplicasInfoTable {
+		info := SyncStateInfo{
+			MasterAddress:     r.MasterAddress,
+			MasterBrokerID:    -1,
+			MasterEpoch:       r.MasterEpoch,
+			SyncStateSetEpoch: r.SyncStateSetEpoch,
+		}
+		if r.MasterBrokerID != nil {
+			info.MasterBrokerID = *r.MasterBrokerID
+		}
+		for _, m := range r.InSyncReplicas {
+			info.InSyncMembers = append(info.InSyncMembers, m.member())
+		}
+		for _, m := range r.NotInSyncReplicas {
+			info.NotInSyncMembers = append(info.NotInSyncMembers, m.member())
+		}
+		out[name] = info
+	}
+	return out, nil
+}
+
+// extInt64 parses an integer extField; absent gives def.
+func extInt64(ext map[string]string, key string, def int64) (int64, error) {
+	s, ok := ext[key]
+	if !ok {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("extField %s: %w", key, err)
+	}
+	return n, nil
+}
+
+// DecodeReplicaInfo decodes CONTROLLER_GET_REPLICA_INFO (1004): the master is
+// described in the response extFields (masterAddress, masterEpoch, and from
+// 5.1 masterBrokerId; the 5.0 "brokerId" field is the caller's own id, not
+// the master's, and is ignored), the sync-state set in the body, as
+// addresses (5.0) or ids (5.1+).
+func DecodeReplicaInfo(ext map[string]string, body []byte) (*ReplicaInfo, error) {
+	if ext == nil {
+		return nil, errors.New("rocketmq: decode replica info: no extFields")
+	}
+	ri := &ReplicaInfo{MasterAddress: ext["masterAddress"]}
+	var err error
+	if ri.MasterBrokerID, err = extInt64(ext, "masterBrokerId", -1); err != nil {
+		return nil, fmt.Errorf("rocketmq: decode replica info: %w", err)
+	}
+	if ri.MasterEpoch, err = extInt64(ext, "masterEpoch", 0); err != nil {
+		return nil, fmt.Errorf("rocketmq: decode replica info: %w", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return ri, nil
+	}
+	var w struct {
+		SyncStateSet      []json.RawMessage `json:"syncStateSet"`
+		SyncStateSetEpoch int64             `json:"syncStateSetEpoch"`
+	}
+	if err := decodeJSON("replica info", body, &w); err != nil {
+		return nil, err
+	}
+	ri.SyncStateSetEpoch = w.SyncStateSetEpoch
+	for _, raw := range w.SyncStateSet {
+		if string(raw) == "null" {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err == nil {
+			ri.SyncStateSet = append(ri.SyncStateSet, s)
+			continue
+		}
+		var n json.Number
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return nil, fmt.Errorf("rocketmq: decode replica info: sync state set member %s is neither address nor id", raw)
+		}
+		ri.SyncStateSet = append(ri.SyncStateSet, n.String())
+	}
+	return ri, nil
+}
+
+// DecodeControllerMetadata decodes CONTROLLER_GET_METADATA_INFO (1005), whose
+// whole answer is in the response extFields.
+func DecodeControllerMetadata(ext map[string]string) (*ControllerMetadata, error) {
+	if ext == nil {
+		return nil, errors.New("rocketmq: decode controller metadata: no extFields")
+	}
+	md := &ControllerMetadata{
+		Group:                   ext["group"],
+		ControllerLeaderID:      ext["controllerLeaderId"],
+		ControllerLeaderAddress: ext["controllerLeaderAddress"],
+		Peers:                   ext["peers"],
+	}
+	if s, ok := ext["isLeader"]; ok {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, fmt.Errorf("rocketmq: decode controller metadata: isLeader: %w", err)
+		}
+		md.IsLeader = b
+	}
+	return md, nil
+}
