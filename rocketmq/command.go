@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 )
 
@@ -126,7 +127,10 @@ func EncodeFrame(c *Command) ([]byte, error) {
 			return nil, err
 		}
 	case SerializeRocketMQ:
-		header = encodeBinaryHeader(c)
+		var err error
+		if header, err = encodeBinaryHeader(c); err != nil {
+			return nil, err
+		}
 	default:
 		return nil, fmt.Errorf("rocketmq: unknown serialize type %d", c.SerializeType)
 	}
@@ -227,7 +231,19 @@ func languageByte(name string) byte {
 	return 7 // OTHER
 }
 
-func encodeBinaryHeader(c *Command) []byte {
+// encodeBinaryHeader refuses values the binary form cannot carry (code and
+// version are Java shorts, keys have 16-bit lengths) instead of truncating
+// them into a different request.
+func encodeBinaryHeader(c *Command) ([]byte, error) {
+	if c.Code < math.MinInt16 || c.Code > math.MaxInt16 {
+		return nil, fmt.Errorf("rocketmq: code %d does not fit the binary header", c.Code)
+	}
+	if c.Version < math.MinInt16 || c.Version > math.MaxInt16 {
+		return nil, fmt.Errorf("rocketmq: version %d does not fit the binary header", c.Version)
+	}
+	if c.Flag < math.MinInt32 || c.Flag > math.MaxInt32 {
+		return nil, fmt.Errorf("rocketmq: flag %d does not fit the binary header", c.Flag)
+	}
 	b := make([]byte, 0, 21+len(c.Remark)+32*len(c.ExtFields))
 	b = binary.BigEndian.AppendUint16(b, uint16(c.Code))
 	b = append(b, languageByte(c.Language))
@@ -244,13 +260,16 @@ func encodeBinaryHeader(c *Command) []byte {
 	sort.Strings(keys)
 	for _, k := range keys {
 		v := c.ExtFields[k]
+		if len(k) > math.MaxUint16 {
+			return nil, fmt.Errorf("rocketmq: extFields key of %d bytes does not fit the binary header", len(k))
+		}
 		ext = binary.BigEndian.AppendUint16(ext, uint16(len(k)))
 		ext = append(ext, k...)
 		ext = binary.BigEndian.AppendUint32(ext, uint32(len(v)))
 		ext = append(ext, v...)
 	}
 	b = binary.BigEndian.AppendUint32(b, uint32(len(ext)))
-	return append(b, ext...)
+	return append(b, ext...), nil
 }
 
 func decodeBinaryHeader(b []byte) (*Command, error) {
