@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,3 +281,9 @@ func hasSample(text, prefix string) bool {
 // steadyNow is about when the steady fixtures were recorded (their
 // timestamps are in November 2026).
 var steadyNow = time.UnixMilli(1795255725000)
+
+func sortedStrings(s []string) []string {
+	out := slices.Clone(s)
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,317 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
+)
+
+// Recorded masters of the 4.9.7 steady capture and the topic each one has a
+// GET_TOPIC_STATS_INFO recording for.
+var steadyMasters = []struct{ node, addr, topic string }{
+	{"broker_a", "127.0.0.1:10911", "TopicA"},
+	{"broker_b_master", "127.0.0.1:11911", "TopicMS"},
+	{"raft_n1", "127.0.0.1:31911", "TopicRaft"},
+}
+
+// topicFake answers like the recorded 4.9.7 cluster: every master's topic
+// config, the recorded topic stats, and for every other topic the recorded
+// TOPIC_NOT_EXIST answer (as if deleted between the two requests).
+func topicFake(t *testing.T) (*fakeClient, *Scrape) {
+	t.Helper()
+	f := newFakeClient()
+	dir := "rocketmq-4.9.7/steady/"
+	missing := fixtureRespError(t, "topic", dir+"broker_a.get_topic_stats_info.missing", rocketmq.CodeGetTopicStatsInfo)
+	for _, m := range steadyMasters {
+		tc := decodeFixture(t, rocketmq.DecodeTopicConfigWrapper, readFixtureBody(t, "topic", dir+m.node+".get_all_topic_config"))
+		f.topicConfig[m.addr] = tc
+		for name := range tc.TopicConfigTable {
+			f.errs[fakeKey("TopicStats", m.addr, name)] = missing
+		}
+		delete(f.errs, fakeKey("TopicStats", m.addr, m.topic))
+		f.topicStats[fakeKey(m.addr, m.topic)] = decodeFixture(t, rocketmq.DecodeTopicStatsTable, readFixtureBody(t, "topic", dir+m.node+".get_topic_stats_info"))
+	}
+	delete(f.errs, fakeKey("TopicStats", "127.0.0.1:10911", "%RETRY%GroupA"))
+	f.topicStats[fakeKey("127.0.0.1:10911", "%RETRY%GroupA")] = decodeFixture(t, rocketmq.DecodeTopicStatsTable, readFixtureBody(t, "topic", dir+"broker_a.get_topic_stats_info.retry"))
+	ci := decodeFixture(t, rocketmq.DecodeClusterInfo, readFixtureBody(t, "topic", dir+"namesrv.get_broker_cluster_info"))
+	return f, scrapeOfClusterInfo(f, ci)
+}
+
+func newTestTopic(t *testing.T, o Options) Collector {
+	t.Helper()
+	c, err := newTopicCollector(o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func mustFilter(t *testing.T, include, exclude string) Filter {
+	t.Helper()
+	f, err := NewFilter(include, exclude)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func TestTopicSteady(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   Options
+		golden string
+	}{
+		{"default", Options{}, "topic/steady.prom"},
+		{"per-queue", Options{PerQueue: true}, "topic/steady-per-queue.prom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, s := topicFake(t)
+			if err := compareGolden(t, newTestTopic(t, tc.opts), s, tc.golden); err != nil {
+				t.Errorf("Update: %v", err)
+			}
+			lintCollector(t, newTestTopic(t, tc.opts), s)
+		})
+	}
+}
+
+func TestTopicValues(t *testing.T) {
+	_, s := topicFake(t)
+	text, err := collectExposition(t, newTestTopic(t, Options{}), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// TopicA on broker-a: maxOffsets 303+303+304+304, minOffsets 0, newest
+	// message 1795255724261 ms.
+	for _, want := range []string{
+		`rocketmq_topic_messages_total{broker="broker-a",cluster="DefaultCluster",topic="TopicA",type="normal"} 1214`,
+		`rocketmq_topic_retained_messages{broker="broker-a",cluster="DefaultCluster",topic="TopicA",type="normal"} 1214`,
+		`rocketmq_topic_queues{broker="broker-a",cluster="DefaultCluster",topic="TopicA",type="normal"} 4`,
+		`rocketmq_topic_last_update_timestamp_seconds{broker="broker-a",cluster="DefaultCluster",topic="TopicA",type="normal"} 1.795255724261e+09`,
+		`rocketmq_topic_messages_total{broker="broker-a",cluster="DefaultCluster",topic="%RETRY%GroupA",type="retry"} 1`,
+		`rocketmq_topic_messages_total{broker="broker-b",cluster="MSCluster",topic="TopicMS",type="normal"}`,
+		`rocketmq_topic_messages_total{broker="RaftNode00",cluster="RaftCluster",topic="TopicRaft",type="normal"}`,
+	} {
+		if !hasSample(text, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if strings.Contains(text, `address=`) {
+		t.Error("topic series carry an address label")
+	}
+	if strings.Contains(text, "type=\"system\"") {
+		t.Error("system topics exported by default")
+	}
+}
+
+// Filters and the system-topic switch act before any per-topic request.
+func TestTopicFilters(t *testing.T) {
+	const a = "127.0.0.1:10911"
+	statsCalls := func(f *fakeClient) []string {
+		var out []string
+		for _, c := range f.calledWith() {
+			if rest, ok := strings.CutPrefix(c, "TopicStats|"+a+"|"); ok {
+				out = append(out, rest)
+			}
+		}
+		return out
+	}
+	t.Run("default skips system topics", func(t *testing.T) {
+		f, s := topicFake(t)
+		if _, err := collectExposition(t, newTestTopic(t, Options{}), s); err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(sortedStrings(statsCalls(f)), ",")
+		want := "%RETRY%GroupA,%RETRY%GroupMS,%RETRY%GroupMSFromSlave,%RETRY%GroupOnline,%RETRY%GroupRaft,TopicA,TopicTest"
+		if got != want {
+			t.Errorf("requests %s, want %s", got, want)
+		}
+	})
+	t.Run("system topics on request", func(t *testing.T) {
+		f, s := topicFake(t)
+		f.errs[fakeKey("TopicStats", a, "TBW102")] = nil
+		f.topicStats[fakeKey(a, "TBW102")] = &rocketmq.TopicStatsTable{OffsetTable: map[rocketmq.MessageQueue]rocketmq.TopicOffset{
+			{Topic: "TBW102", BrokerName: "broker-a", QueueID: 0}: {},
+		}}
+		text, err := collectExposition(t, newTestTopic(t, Options{SystemTopics: true}), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(statsCalls(f)); n != 16 {
+			t.Errorf("%d stats requests to broker-a, want all 16 topics", n)
+		}
+		if !hasSample(text, `rocketmq_topic_queues{broker="broker-a",cluster="DefaultCluster",topic="TBW102",type="system"} 1`) {
+			t.Errorf("system topic missing:\n%s", text)
+		}
+		// An empty topic has no newest message.
+		if strings.Contains(text, `rocketmq_topic_last_update_timestamp_seconds{broker="broker-a",cluster="DefaultCluster",topic="TBW102"`) {
+			t.Error("last update reported for an empty topic")
+		}
+	})
+	t.Run("include and exclude", func(t *testing.T) {
+		f, s := topicFake(t)
+		text, err := collectExposition(t, newTestTopic(t, Options{Topics: mustFilter(t, "Topic.*|%RETRY%.*", "TopicTest|%RETRY%GroupM.*")}), s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := strings.Join(sortedStrings(statsCalls(f)), ",")
+		if want := "%RETRY%GroupA,%RETRY%GroupOnline,%RETRY%GroupRaft,TopicA"; got != want {
+			t.Errorf("requests %s, want %s", got, want)
+		}
+		if !strings.Contains(text, `topic="TopicMS"`) || !strings.Contains(text, `topic="TopicRaft"`) {
+			t.Error("included topics of other brokers missing")
+		}
+	})
+}
+
+// Only masters are read: a cluster-mode scrape reads each group once; a
+// sidecar next to a slave exports nothing and asks nothing.
+func TestTopicOwnership(t *testing.T) {
+	f, s := topicFake(t)
+	if _, err := collectExposition(t, newTestTopic(t, Options{}), s); err != nil {
+		t.Fatal(err)
+	}
+	for _, addr := range []string{"127.0.0.1:12911", "127.0.0.1:30911", "127.0.0.1:32911"} {
+		if n := f.callCount("AllTopicConfig", addr); n != 0 {
+			t.Errorf("slave %s asked %d times", addr, n)
+		}
+	}
+	for _, m := range steadyMasters {
+		if n := f.callCount("AllTopicConfig", m.addr); n != 1 {
+			t.Errorf("master %s: %d topic config requests, want 1", m.addr, n)
+		}
+	}
+
+	f = newFakeClient()
+	slave := &Scrape{Client: f, Mode: ModeSidecar, Now: steadyNow, Concurrency: 4,
+		Brokers: []*Broker{{Addr: "127.0.0.1:12911", Address: "127.0.0.1:12911", Cluster: "MSCluster", Name: "broker-b", ID: 1, Role: "SLAVE"}}}
+	if n := countSeries(t, newTestTopic(t, Options{}), slave); n != 0 {
+		t.Errorf("sidecar next to a slave: %d series", n)
+	}
+	if calls := f.calledWith(); len(calls) != 0 {
+		t.Errorf("sidecar next to a slave made requests: %v", calls)
+	}
+}
+
+// One broker failing costs its own series only.
+func TestTopicPartialFailure(t *testing.T) {
+	f, s := topicFake(t)
+	f.errs[fakeKey("AllTopicConfig", "127.0.0.1:11911")] = fakeDown("127.0.0.1:11911")
+	f.errs[fakeKey("TopicStats", "127.0.0.1:31911", "TopicRaft")] = &rocketmq.ResponseError{Code: rocketmq.ResponseSystemBusy, Remark: "busy"}
+	text, err := collectExposition(t, newTestTopic(t, Options{}), s)
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:11911") || !strings.Contains(err.Error(), "TopicRaft") {
+		t.Errorf("error %v does not name both failures", err)
+	}
+	if !strings.Contains(text, `topic="TopicA"`) {
+		t.Error("healthy broker's topics lost")
+	}
+	if strings.Contains(text, `topic="TopicMS"`) || strings.Contains(text, `topic="TopicRaft"`) {
+		t.Error("series of failed requests reported")
+	}
+
+	// TOPIC_NOT_EXIST (deleted meanwhile) is not a failure.
+	f, s = topicFake(t)
+	if _, err := collectExposition(t, newTestTopic(t, Options{}), s); err != nil {
+		t.Errorf("vanished topics reported as failure: %v", err)
+	}
+	// An empty topic table is answered with SYSTEM_ERROR "No topic in this broker".
+	f.errs[fakeKey("AllTopicConfig", "127.0.0.1:10911")] = &rocketmq.ResponseError{Code: rocketmq.ResponseSystemError, Remark: "No topic in this broker"}
+	if _, err := collectExposition(t, newTestTopic(t, Options{}), s); err != nil {
+		t.Errorf("empty topic table reported as failure: %v", err)
+	}
+}
+
+func TestTopic50(t *testing.T) {
+	f := newFakeClient()
+	dir := "rocketmq-5.0.0/steady/"
+	const addr = "127.0.0.1:23911"
+	f.topicConfig[addr] = decodeFixture(t, rocketmq.DecodeTopicConfigWrapper, readFixtureBody(t, "topic", dir+"ms_master.get_all_topic_config"))
+	f.topicStats[fakeKey(addr, "TopicMS")] = decodeFixture(t, rocketmq.DecodeTopicStatsTable, readFixtureBody(t, "topic", dir+"ms_master.get_topic_stats_info"))
+	f.errs[fakeKey("TopicStats", addr, "%RETRY%GroupMS")] = &rocketmq.ResponseError{Code: rocketmq.ResponseTopicNotExist}
+	f.errs[fakeKey("TopicStats", addr, "%RETRY%GroupCtrl")] = &rocketmq.ResponseError{Code: rocketmq.ResponseTopicNotExist}
+	s := &Scrape{Client: f, Mode: ModeSidecar, Now: steadyNow, Concurrency: 2,
+		Brokers: []*Broker{{Addr: addr, Address: addr, Cluster: "MSCluster", Name: "broker-d", ID: 0, Role: "ASYNC_MASTER"}}}
+	if err := compareGolden(t, newTestTopic(t, Options{}), s, "topic/steady-5.0.0.prom"); err != nil {
+		t.Error(err)
+	}
+	// rmq_sys_*, the cluster- and broker-named topics and MSCluster_REPLY_TOPIC
+	// are system topics on 5.x too.
+	var asked []string
+	for _, c := range f.calledWith() {
+		if rest, ok := strings.CutPrefix(c, "TopicStats|"+addr+"|"); ok {
+			asked = append(asked, rest)
+		}
+	}
+	if got := strings.Join(sortedStrings(asked), ","); got != "%RETRY%GroupCtrl,%RETRY%GroupMS,TopicMS" {
+		t.Errorf("asked for %s", got)
+	}
+}
+
+// Topic stats requests are bounded by the scrape's concurrency.
+func TestTopicConcurrencyBound(t *testing.T) {
+	f := newFakeClient()
+	const addr = "10.0.0.1:10911"
+	tc := &rocketmq.TopicConfigWrapper{TopicConfigTable: map[string]rocketmq.TopicConfig{}}
+	for i := range 40 {
+		name := fmt.Sprintf("T%02d", i)
+		tc.TopicConfigTable[name] = rocketmq.TopicConfig{TopicName: name, WriteQueueNums: 1}
+		f.topicStats[fakeKey(addr, name)] = &rocketmq.TopicStatsTable{OffsetTable: map[rocketmq.MessageQueue]rocketmq.TopicOffset{{Topic: name, QueueID: 0}: {MaxOffset: int64(i)}}}
+	}
+	f.topicConfig[addr] = tc
+	var inFlight, peak atomic.Int32
+	f.before = func(ctx context.Context, key string) error {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+		return nil
+	}
+	s := &Scrape{Client: f, Mode: ModeSidecar, Now: steadyNow, Concurrency: 3,
+		Brokers: []*Broker{{Addr: addr, Address: addr, Cluster: "C", Name: "b", ID: 0}}}
+	if n := countSeries(t, newTestTopic(t, Options{}), s, "rocketmq_topic_messages_total"); n != 40 {
+		t.Errorf("%d topics, want 40", n)
+	}
+	if p := peak.Load(); p > 3 || p < 2 {
+		t.Errorf("peak %d requests in flight, want 2..3", p)
+	}
+}
+
+// A scrape whose context ends stops quickly and reports it.
+func TestTopicContextCancelled(t *testing.T) {
+	f, s := topicFake(t)
+	for _, m := range steadyMasters {
+		f.block[m.addr] = true
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	c := newTestTopic(t, Options{})
+	done := make(chan error, 1)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		ch := make(chan prometheus.Metric, 100)
+		done <- c.Update(ctx, s, ch)
+	})
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("Update = %v, want deadline exceeded", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Update outlived its context")
+	}
+	wg.Wait()
+}
