@@ -183,6 +183,9 @@ func (c *Client) invoke(ctx context.Context, addr string, req *Command) (*Comman
 		ctx, cancel = context.WithTimeout(ctx, c.opts.RequestTimeout)
 		defer cancel()
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("rocketmq: %s: request %d not sent: %w", addr, req.Code, err)
+	}
 	cmd := c.prepare(req)
 	frame, err := EncodeFrame(cmd)
 	if err != nil {

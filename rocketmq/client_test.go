@@ -27,7 +27,6 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // connection is handed to handle with its 1-based index; everything is closed
 // and waited for at the end of the test.
 type fakeServer struct {
-	t        *testing.T
 	ln       net.Listener
 	handle   func(nc net.Conn, n int)
 	accepted atomic.Int32
@@ -50,7 +49,7 @@ func startFakeTLS(t *testing.T, cfg *tls.Config, handle func(nc net.Conn, n int)
 	if cfg != nil {
 		ln = tls.NewListener(ln, cfg)
 	}
-	s := &fakeServer{t: t, ln: ln, handle: handle}
+	s := &fakeServer{ln: ln, handle: handle}
 	s.wg.Add(1)
 	go s.acceptLoop()
 	t.Cleanup(s.close)
@@ -832,4 +831,98 @@ func ExampleClient() {
 		return // transport failure: the peer is down or unreachable
 	}
 	fmt.Println(resp.Code == ResponseSuccess)
+}
+
+func TestCancelledBeforeSending(t *testing.T) {
+	srv := startFake(t, serve(echo))
+	c := newTestClient(t, ClientOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := c.Invoke(ctx, srv.addr(), NewRequest(CodeGetBrokerRuntimeInfo, nil, nil))
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "not sent") {
+		t.Errorf("err = %v", err)
+	}
+	if st := c.Stats(); st.Dials != 0 || st.Requests != 0 || st.Timeouts != 1 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestCancelInterruptsBlockedWrite(t *testing.T) {
+	stalled := make(chan struct{})
+	srv := startFake(t, func(nc net.Conn, _ int) {
+		<-stalled // never reads: the client's socket buffers fill up
+	})
+	defer close(stalled)
+	c := newTestClient(t, ClientOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	_, err := c.Invoke(ctx, srv.addr(), NewRequest(CodeGetBrokerRuntimeInfo, nil, make([]byte, 32<<20)))
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), srv.addr()) {
+		t.Errorf("err = %v", err)
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Errorf("blocked write interrupted after %v", el)
+	}
+	// Part of the frame left: the stream is unusable and must be dropped.
+	if st := c.Stats(); st.OpenConns != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func BenchmarkInvoke(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := &fakeServer{ln: ln, handle: serve(echo)}
+	srv.wg.Add(1)
+	go srv.acceptLoop()
+	defer srv.close()
+	c := NewClient(ClientOptions{})
+	defer c.Close()
+	req := NewRequest(CodeGetMaxOffset, map[string]string{"topic": "TopicTest", "queueId": "0"}, nil)
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := c.Invoke(ctx, ln.Addr().String(), req); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	if st := c.Stats(); st.Dials != 1 || st.Errors != 0 {
+		b.Errorf("stats = %+v", st)
+	}
+}
+
+func TestWaiterDialsWhenSharedDialOwnerGivesUp(t *testing.T) {
+	srv := startFake(t, serve(echo))
+	c := newTestClient(t, ClientOptions{})
+	var d net.Dialer
+	var calls atomic.Int32
+	c.dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if calls.Add(1) == 1 {
+			<-ctx.Done() // the first dial hangs until its owner gives up
+			return nil, ctx.Err()
+		}
+		return d.DialContext(ctx, network, addr)
+	}
+	owner := make(chan error, 1)
+	go func() {
+		_, err := c.Invoke(ctxTimeout(t, 100*time.Millisecond), srv.addr(), NewRequest(CodeGetBrokerRuntimeInfo, nil, nil))
+		owner <- err
+	}()
+	waitFor(t, "first dial started", func() bool { return calls.Load() == 1 })
+	resp, err := c.Invoke(ctxTimeout(t, 5*time.Second), srv.addr(), NewRequest(CodeGetBrokerRuntimeInfo, nil, nil))
+	if err != nil || resp.Code != ResponseSuccess {
+		t.Errorf("waiter: %v, %v", resp, err)
+	}
+	if err := <-owner; !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("owner: %v", err)
+	}
+	if st := c.Stats(); st.Dials != 2 {
+		t.Errorf("stats = %+v", st)
+	}
 }

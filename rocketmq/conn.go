@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -166,6 +167,9 @@ func (c *conn) write(ctx context.Context, frame []byte) (written bool, err error
 	if err := c.closedErr(); err != nil {
 		return false, err
 	}
+	if err := ctx.Err(); err != nil { // select picks at random among ready cases
+		return false, err
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		c.nc.SetWriteDeadline(dl)
 	} else {
@@ -187,6 +191,10 @@ func (c *conn) write(ctx context.Context, frame []byte) (written bool, err error
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = fmt.Errorf("%w (%w)", ctxErr, err)
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			// Our only write deadline is the context's, whose own timer
+			// may not have fired yet.
+			err = fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
 		}
 		c.close(fmt.Errorf("write: %w", err))
 		if n > 0 {
@@ -211,6 +219,9 @@ func (c *conn) roundTrip(ctx context.Context, code int, opaque int32, frame []by
 	if err != nil {
 		if ch != nil {
 			c.unregister(opaque)
+		}
+		if !written && err == ctx.Err() {
+			err = fmt.Errorf("rocketmq: %s: request %d not sent: %w", c.addr, code, err)
 		}
 		return nil, written, err
 	}
