@@ -175,7 +175,11 @@ func readIdentities(ctx context.Context, client Client, brokers []*Broker, conc 
 			}
 			if err != nil {
 				b.Err = err
-				logger.Warn("broker did not answer GET_BROKER_CONFIG", "address", b.Addr, "cluster", b.Cluster, "broker", b.Name, "err", err)
+				attrs := []any{"address", b.Addr}
+				if b.Name != "" {
+					attrs = append(attrs, "cluster", b.Cluster, "broker", b.Name)
+				}
+				logger.Warn("broker did not answer GET_BROKER_CONFIG", append(attrs, "err", err)...)
 				return nil
 			}
 			b.Config = cfg
