@@ -112,8 +112,13 @@ func NewClient(opts ClientOptions) *Client {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
-	if opts.Credentials != nil && opts.Credentials.AccessKey == "" {
-		opts.Credentials = nil
+	if cr := opts.Credentials; cr != nil {
+		if cr.AccessKey == "" {
+			opts.Credentials = nil
+		} else {
+			own := *cr // the caller may reuse or clear theirs
+			opts.Credentials = &own
+		}
 	}
 	log := opts.Logger
 	if log == nil {
