@@ -194,13 +194,11 @@ func dledgerGroups(s *Scrape) ([]*dledgerGroup, []error) {
 	return out, errs
 }
 
-// probePeer is the peer named as leaderId in the term probe: any peer other
-// than the target that the target knows, so the target takes the request as a
-// stale heartbeat (code 403) and never logs it as a bug.
-func probePeer(ids []string, target string, md *rocketmq.DLedgerMetadata) string {
-	if md != nil && md.LeaderID != "" && md.LeaderID != target && slices.Contains(ids, md.LeaderID) {
-		return md.LeaderID
-	}
+// probePeer is the peer named as leaderId in the term probe: the first peer
+// in id order other than the target. Any known peer other than the target
+// makes the target take the request as a stale heartbeat (code 403) without
+// logging it as a bug; a fixed choice keeps the request the same every scrape.
+func probePeer(ids []string, target string) string {
 	for _, id := range ids {
 		if id != target {
 			return id
@@ -239,7 +237,7 @@ func (c *dledgerCollector) ask(ctx context.Context, s *Scrape, groups []*dledger
 				}
 				v.md = md
 				if c.termProbe {
-					other := probePeer(g.ids, id, md)
+					other := probePeer(g.ids, id)
 					if other == "" {
 						v.termErr = errors.New("term probe needs a second peer")
 						return nil

@@ -1,0 +1,454 @@
+package collector
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
+)
+
+func haFixture(dir string) string {
+	return filepath.Join("testdata", "ha", "fixtures", filepath.FromSlash(dir))
+}
+
+// keepGroups drops every other broker group from the NameServer answers in
+// fc: a capture that recorded only some nodes would otherwise show the rest
+// as down.
+func keepGroups(fc *fakeClient, groups ...string) {
+	for _, ci := range fc.clusterInfo {
+		for name := range ci.BrokerAddrTable {
+			if !slices.Contains(groups, name) {
+				delete(ci.BrokerAddrTable, name)
+			}
+		}
+		for cluster, names := range ci.ClusterAddrTable {
+			names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return !slices.Contains(groups, n) })
+			if len(names) == 0 {
+				delete(ci.ClusterAddrTable, cluster)
+			} else {
+				ci.ClusterAddrTable[cluster] = names
+			}
+		}
+	}
+}
+
+func newTestHA(t testing.TB) (Collector, *logBuffer) {
+	t.Helper()
+	logger, logs := newTestLogger()
+	c, err := newHACollector(Options{}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, logs
+}
+
+const (
+	ns49 = "127.0.0.1:9876"
+	ns50 = "127.0.0.1:19876"
+)
+
+// 4.9 master/slave and a single master, in cluster mode: group series and a
+// lag of 0 (both recorded at 293353), 907 answered with code 3 quietly.
+func TestHA49ClusterGolden(t *testing.T) {
+	fc := newFakeClient()
+	loadFixtures(t, fc, haFixture("4.9.7-steady"), nil)
+	keepGroups(fc, "broker-a", "broker-b")
+	c, logs := newTestHA(t)
+	s := resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{ns49}}, raftBase)
+	checkGolden(t, c, s, "ha/steady_4.9.7_cluster.prom")
+	for _, lvl := range []string{"level=WARN", "level=ERROR"} {
+		if lines := logs.lines(lvl); len(lines) > 0 {
+			t.Errorf("907 code 3 logged at %s:\n%s", lvl, strings.Join(lines, "\n"))
+		}
+	}
+}
+
+// A lagging slave: the recorded 4.9 master/slave pair with the slave's
+// commitLogMaxOffset moved back by 1 MiB (the capture itself had no lag).
+func TestHALaggingSlave(t *testing.T) {
+	const master, slave = "127.0.0.1:11911", "127.0.0.1:12911"
+	fc := newFakeClient()
+	loadFixtures(t, fc, haFixture("4.9.7-steady"), nil)
+	keepGroups(fc, "broker-b")
+	mo, err := strconv.ParseInt(fc.runtime[master]["commitLogMaxOffset"], 10, 64)
+	if err != nil || mo != 293353 {
+		t.Fatalf("fixture: master offset %d %v", mo, err)
+	}
+	c, _ := newTestHA(t)
+	key := sk("rocketmq_ha_replication_lag_bytes", "cluster", "MSCluster", "broker", "broker-b", "address", slave)
+	for _, tc := range []struct {
+		slaveOffset int64
+		want        float64
+	}{
+		{mo - 1<<20, 1 << 20},
+		{mo, 0},
+		// The slave read after a write the master read missed: not negative.
+		{mo + 4096, 0},
+	} {
+		fc.runtime[slave] = rocketmq.RuntimeInfo{"commitLogMaxOffset": strconv.FormatInt(tc.slaveOffset, 10)}
+		s := resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{ns49}}, raftBase)
+		got, err := series(t, c, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := got[key]; !ok || v != tc.want {
+			t.Errorf("slave at %d: lag %v (present %v), want %v", tc.slaveOffset, v, ok, tc.want)
+		}
+	}
+
+	// The slave's runtime info fails: its lag is absent and the collector
+	// says why; the group series stay.
+	fc.errs[fakeKey("BrokerRuntimeInfo", slave)] = &rocketmq.ResponseError{RequestCode: rocketmq.CodeGetBrokerRuntimeInfo, Code: rocketmq.ResponseSystemError, Remark: "java.util.NoSuchElementException"}
+	s := resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{ns49}}, raftBase)
+	got, err := series(t, c, s)
+	if err == nil || !strings.Contains(err.Error(), slave) {
+		t.Errorf("error = %v, want one naming the slave", err)
+	}
+	if _, ok := got[key]; ok {
+		t.Errorf("lag reported without the slave's offset")
+	}
+	if got[sk("rocketmq_ha_group_master_present", "cluster", "MSCluster", "broker", "broker-b")] != 1 {
+		t.Errorf("group series lost with the slave's runtime info")
+	}
+
+	// The master is down: no lag, master_present 0, no runtime info asked.
+	delete(fc.errs, fakeKey("BrokerRuntimeInfo", slave))
+	fc.down[master] = fakeDown(master)
+	before := fc.callCount("BrokerRuntimeInfo", slave)
+	s = resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{ns49}}, raftBase)
+	got, err = series(t, c, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]float64{
+		sk("rocketmq_ha_group_master_present", "cluster", "MSCluster", "broker", "broker-b"): 0,
+		sk("rocketmq_ha_group_slaves", "cluster", "MSCluster", "broker", "broker-b"):         1,
+	}
+	if d := diffSeries(got, want); d != "" {
+		t.Errorf("master down:\n%s", d)
+	}
+	if fc.callCount("BrokerRuntimeInfo", slave) != before {
+		t.Errorf("runtime info read although no lag can be computed")
+	}
+}
+
+// 907 answered with code 3: asked once per TTL, one debug line, no error;
+// a broker known to be 4.x is not asked at all.
+func TestHAStatusNotSupportedAskedOnce(t *testing.T) {
+	const addr = "127.0.0.1:10911"
+	fc := newFakeClient()
+	loadFixtures(t, fc, haFixture("4.9.7-steady"), onlyCodes("broker_a.", rocketmq.CodeGetBrokerConfig, rocketmq.CodeGetBrokerRuntimeInfo, rocketmq.CodeGetBrokerHAStatus))
+	if err := fc.errs[fakeKey("BrokerHAStatus", addr)]; !rocketmq.IsNotSupported(err) {
+		t.Fatalf("fixture: 907 answer %v", err)
+	}
+	c, logs := newTestHA(t)
+	for i, at := range []time.Duration{0, 15 * time.Second, 5 * time.Minute, haUnsupportedTTL - time.Second, haUnsupportedTTL} {
+		s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase.Add(at))
+		got, err := series(t, c, s)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("scrape %d: %v, %v; want nothing and no error", i, got, err)
+		}
+	}
+	if n := fc.callCount("BrokerHAStatus", addr); n != 2 {
+		t.Errorf("907 asked %d times over one TTL and a bit, want 2", n)
+	}
+	if n := len(logs.lines("GET_BROKER_HA_STATUS")); n != 2 {
+		t.Errorf("%d log lines, want one per ask", n)
+	}
+	if lines := logs.lines("level=DEBUG"); len(lines) != 2 {
+		t.Errorf("log lines not at debug level:\n%s", strings.Join(logs.lines(""), "\n"))
+	}
+
+	s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase.Add(time.Hour))
+	for _, b := range s.Brokers {
+		b.Version = "V4_9_7"
+	}
+	before := fc.callCount("BrokerHAStatus", addr)
+	if _, err := series(t, c, s); err != nil {
+		t.Fatal(err)
+	}
+	if fc.callCount("BrokerHAStatus", addr) != before {
+		t.Errorf("907 sent to a broker known to be V4_9_7")
+	}
+}
+
+func TestHAStatusErrors(t *testing.T) {
+	const addr = "127.0.0.1:23911"
+	fc := newFakeClient()
+	loadFixtures(t, fc, haFixture("5.0.0-steady"), onlyCodes("ms_master.", rocketmq.CodeGetBrokerConfig, rocketmq.CodeGetBrokerHAStatus))
+	c, _ := newTestHA(t)
+
+	// duplicationEnable brokers have no HA status: like "not supported".
+	fc.errs[fakeKey("BrokerHAStatus", addr)] = &rocketmq.ResponseError{RequestCode: rocketmq.CodeGetBrokerHAStatus, Code: rocketmq.ResponseSystemError,
+		Remark: "Can not get HARuntimeInfo, may be duplicationEnable is true"}
+	s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase)
+	if got, err := series(t, c, s); err != nil || len(got) != 0 {
+		t.Errorf("duplicationEnable: %v, %v", got, err)
+	}
+
+	// Any other failure is this scrape's failure, and is asked again.
+	c, _ = newTestHA(t)
+	fc.errs[fakeKey("BrokerHAStatus", addr)] = errors.New("read tcp: i/o timeout")
+	for range 2 {
+		s = resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase)
+		if _, err := series(t, c, s); err == nil || !strings.Contains(err.Error(), "i/o timeout") {
+			t.Errorf("error = %v, want the timeout", err)
+		}
+	}
+	if n := fc.callCount("BrokerHAStatus", addr); n != 3 {
+		t.Errorf("907 asked %d times, want 3 (failures are not cached)", n)
+	}
+}
+
+// 5.0: controller mode (broker-c) and master/slave (broker-d), cluster mode.
+func TestHA50ClusterGolden(t *testing.T) {
+	fc := newFakeClient()
+	loadFixtures(t, fc, haFixture("5.0.0-steady"), nil)
+	c, _ := newTestHA(t)
+	s := resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{ns50}}, raftBase)
+	checkGolden(t, c, s, "ha/steady_5.0.0_cluster.prom")
+}
+
+// 5.0 sidecars: each node's own 907 view, and the controller's data for its
+// group from any node of a controller-mode group.
+func TestHA50Sidecars(t *testing.T) {
+	fc := newFakeClient()
+	loadFixtures(t, fc, haFixture("5.0.0-steady"), nil)
+	groupOf := map[string][]string{
+		"127.0.0.1:20911": {"cluster", "CtrlCluster", "broker", "broker-c"},
+		"127.0.0.1:22911": {"cluster", "CtrlCluster", "broker", "broker-c"},
+		"127.0.0.1:23911": {"cluster", "MSCluster", "broker", "broker-d"},
+		"127.0.0.1:24911": {"cluster", "MSCluster", "broker", "broker-d"},
+	}
+	node := func(addr string) []string { return append(slices.Clone(groupOf[addr]), "address", addr) }
+	for addr, want := range map[string]map[string]float64{
+		"127.0.0.1:20911": {sk("rocketmq_ha_slave_has_master", node("127.0.0.1:20911")...): 1},
+		"127.0.0.1:22911": {
+			sk("rocketmq_ha_in_sync_slaves", node("127.0.0.1:22911")...):          2,
+			sk("rocketmq_ha_slave_connections", node("127.0.0.1:22911")...):       2,
+			sk("rocketmq_ha_slave_ack_lag_max_bytes", node("127.0.0.1:22911")...): 0,
+		},
+		"127.0.0.1:23911": {
+			sk("rocketmq_ha_in_sync_slaves", node("127.0.0.1:23911")...):          1,
+			sk("rocketmq_ha_slave_connections", node("127.0.0.1:23911")...):       1,
+			sk("rocketmq_ha_slave_ack_lag_max_bytes", node("127.0.0.1:23911")...): 0,
+		},
+		"127.0.0.1:24911": {sk("rocketmq_ha_slave_has_master", node("127.0.0.1:24911")...): 1},
+	} {
+		// Controller-mode nodes also report what the controller says of
+		// their group.
+		if groupOf[addr][3] == "broker-c" {
+			want[sk("rocketmq_controller_master_epoch", groupOf[addr]...)] = 5
+			want[sk("rocketmq_controller_in_sync_replicas", groupOf[addr]...)] = 3
+		}
+		c, _ := newTestHA(t)
+		s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase)
+		got, err := series(t, c, s)
+		if err != nil {
+			t.Errorf("sidecar %s: %v", addr, err)
+		}
+		if d := diffSeries(got, want); d != "" {
+			t.Errorf("sidecar %s:\n%s", addr, d)
+		}
+	}
+}
+
+// A lagging 5.x slave seen from its master's 907: the largest diff.
+func TestHA50AckLag(t *testing.T) {
+	const addr = "127.0.0.1:22911"
+	fc := newFakeClient()
+	loadFixtures(t, fc, haFixture("5.0.0-steady"), onlyCodes("ctrl_n2.", rocketmq.CodeGetBrokerConfig, rocketmq.CodeGetBrokerHAStatus))
+	hi := *fc.haStatus[addr]
+	hi.HAConnectionInfo = slices.Clone(hi.HAConnectionInfo)
+	hi.HAConnectionInfo[1].Diff = 5 << 20
+	hi.HAConnectionInfo[1].InSync = false
+	hi.InSyncSlaveNums = 1
+	fc.haStatus[addr] = &hi
+	fc.down["127.0.0.1:19878"] = fakeDown("127.0.0.1:19878")
+	c, _ := newTestHA(t)
+	s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase)
+	got, err := series(t, c, s)
+	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:19878") {
+		t.Errorf("controller down: error %v, want one naming the controller", err)
+	}
+	lv := []string{"cluster", "CtrlCluster", "broker", "broker-c", "address", addr}
+	want := map[string]float64{
+		sk("rocketmq_ha_in_sync_slaves", lv...):          1,
+		sk("rocketmq_ha_slave_connections", lv...):       2,
+		sk("rocketmq_ha_slave_ack_lag_max_bytes", lv...): 5 << 20,
+	}
+	if d := diffSeries(got, want); d != "" {
+		t.Errorf("lagging 5.x slave:\n%s", d)
+	}
+}
+
+// The controller leader is found with 1005 on the configured controllers in
+// order; 1006 goes to the leader it names.
+func TestControllerLeaderDiscovery(t *testing.T) {
+	const addr = "127.0.0.1:20911"
+	fc := newFakeClient()
+	loadFixtures(t, fc, haFixture("5.0.0-steady"), onlyCodes("ctrl_n0.", rocketmq.CodeGetBrokerConfig, rocketmq.CodeGetBrokerHAStatus))
+	loadFixtures(t, fc, haFixture("5.0.0-steady"), onlyCodes("controller.", rocketmq.CodeControllerGetSyncStateData))
+	recorded := fc.syncState["127.0.0.1:19878"]
+	delete(fc.syncState, "127.0.0.1:19878")
+	fc.config[addr]["controllerAddr"] = "10.9.9.1:9878;10.9.9.2:9878;10.9.9.3:9878"
+	fc.down["10.9.9.1:9878"] = fakeDown("10.9.9.1:9878")
+	fc.controller["10.9.9.2:9878"] = &rocketmq.ControllerMetadata{ControllerLeaderID: "n2", ControllerLeaderAddress: "10.9.9.3:9878", IsLeader: false}
+	fc.syncState["10.9.9.3:9878"] = recorded
+	c, _ := newTestHA(t)
+	s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase)
+	got, err := series(t, c, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := got[sk("rocketmq_controller_master_epoch", "cluster", "CtrlCluster", "broker", "broker-c")]; v != 5 {
+		t.Errorf("master epoch %v, want 5", v)
+	}
+	if fc.callCount("ControllerMetadata", "10.9.9.3:9878") != 0 || fc.callCount("ControllerSyncStateData", "10.9.9.3:9878") != 1 {
+		t.Errorf("calls: %v", fc.calledWith())
+	}
+	for _, call := range fc.calledWith() {
+		if strings.HasPrefix(call, "ControllerSyncStateData|10.9.9.2") {
+			t.Errorf("1006 sent to a non-leader: %s", call)
+		}
+	}
+}
+
+func TestHARole(t *testing.T) {
+	dl := rocketmq.BrokerConfig{"enableDLegerCommitLog": "true"}
+	for _, tc := range []struct {
+		id   int64
+		role string
+		cfg  rocketmq.BrokerConfig
+		want string
+	}{
+		{0, "ASYNC_MASTER", nil, "master"},
+		{1, "SLAVE", nil, "slave"},
+		// The live id decides when it is set.
+		{0, "SLAVE", dl, "master"},
+		{3, "SYNC_MASTER", dl, "slave"},
+		// 4.9 DLedger before the first election: no role yet.
+		{-1, "ASYNC_MASTER", dl, ""},
+		// 5.x controller mode: the id is always -1 in the config.
+		{-1, "SYNC_MASTER", rocketmq.BrokerConfig{"enableControllerMode": "true"}, "master"},
+		{-1, "SLAVE", rocketmq.BrokerConfig{"enableControllerMode": "true"}, "slave"},
+		{-1, "", nil, ""},
+	} {
+		b := &Broker{ID: tc.id, Role: tc.role, Config: tc.cfg}
+		if got := haRole(b); got != tc.want {
+			t.Errorf("haRole(id %d, %s, %v) = %q, want %q", tc.id, tc.role, tc.cfg, got, tc.want)
+		}
+	}
+}
+
+// The recorded 5.0 controller-mode failover: ctrl_n2 (master, 22911,
+// masterEpoch 5) killed after t00, ctrl_n0 master within a second with epoch
+// 6 and an in-sync set of one, ctrl_n1 left without a master to replicate
+// from until ctrl_n2 rejoins as a slave by t30. Cluster mode and one sidecar
+// per node. The failover capture has no runtime info; the steady capture's
+// (every node at 551178) stands in, so replication lag is 0 throughout.
+func TestControllerFailoverTimeline(t *testing.T) {
+	nodes := map[string]string{"n0": "127.0.0.1:20911", "n1": "127.0.0.1:21911", "n2": "127.0.0.1:22911"}
+	type nodeHA struct {
+		master   bool
+		inSync   float64
+		conns    float64
+		hasMastr float64
+	}
+	type step struct {
+		dir    string
+		up     []string
+		master string
+		epoch  float64
+		isr    float64
+		ha     map[string]nodeHA
+	}
+	var steps []step
+	steps = append(steps, step{dir: "t00-before", up: []string{"n0", "n1", "n2"}, master: "n2", epoch: 5, isr: 3,
+		ha: map[string]nodeHA{"n2": {master: true, inSync: 2, conns: 2}, "n0": {hasMastr: 1}, "n1": {hasMastr: 1}}})
+	for i := 1; i <= 10; i++ {
+		steps = append(steps, step{dir: fmt.Sprintf("t%02d", i), up: []string{"n0", "n1"}, master: "n0", epoch: 6, isr: 1,
+			ha: map[string]nodeHA{"n0": {master: true}, "n1": {hasMastr: 0}}})
+	}
+	steps = append(steps, step{dir: "t30-rejoin", up: []string{"n0", "n1", "n2"}, master: "n0", epoch: 6, isr: 3,
+		ha: map[string]nodeHA{"n0": {master: true, inSync: 2, conns: 2}, "n1": {hasMastr: 1}, "n2": {hasMastr: 1}}})
+
+	g := []string{"cluster", "CtrlCluster", "broker", "broker-c"}
+	ctrlSeries := func(st step, want map[string]float64) {
+		want[sk("rocketmq_controller_master_epoch", g...)] = st.epoch
+		want[sk("rocketmq_controller_in_sync_replicas", g...)] = st.isr
+	}
+	nodeSeries := func(st step, n string, want map[string]float64) {
+		lv := append(slices.Clone(g), "address", nodes[n])
+		h := st.ha[n]
+		if h.master {
+			want[sk("rocketmq_ha_in_sync_slaves", lv...)] = h.inSync
+			want[sk("rocketmq_ha_slave_connections", lv...)] = h.conns
+			if h.conns > 0 {
+				want[sk("rocketmq_ha_slave_ack_lag_max_bytes", lv...)] = 0
+			}
+			return
+		}
+		want[sk("rocketmq_ha_slave_has_master", lv...)] = h.hasMastr
+	}
+
+	cluster, _ := newTestHA(t)
+	sidecars := map[string]Collector{}
+	for n := range nodes {
+		sidecars[n], _ = newTestHA(t)
+	}
+	for i, st := range steps {
+		t.Run(st.dir, func(t *testing.T) {
+			fc := newFakeClient()
+			loadFixtures(t, fc, haFixture("controller-failover/"+st.dir), nil)
+			loadFixtures(t, fc, haFixture("5.0.0-steady"), func(name string, code int) bool {
+				return (strings.HasPrefix(name, "ctrl_") && code == rocketmq.CodeGetBrokerRuntimeInfo) ||
+					code == rocketmq.CodeControllerGetMetadataInfo
+			})
+			keepGroups(fc, "broker-c")
+			now := raftBase.Add(time.Duration(i) * time.Second)
+
+			want := map[string]float64{
+				sk("rocketmq_ha_group_master_present", g...): 1,
+				sk("rocketmq_ha_group_slaves", g...):         float64(len(st.up) - 1),
+			}
+			ctrlSeries(st, want)
+			for _, n := range st.up {
+				nodeSeries(st, n, want)
+				if n != st.master {
+					want[sk("rocketmq_ha_replication_lag_bytes", append(slices.Clone(g), "address", nodes[n])...)] = 0
+				}
+			}
+			s := resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{ns50}}, now)
+			got, err := series(t, cluster, s)
+			if err != nil {
+				t.Errorf("cluster: %v", err)
+			}
+			if d := diffSeries(got, want); d != "" {
+				t.Errorf("cluster:\n%s", d)
+			}
+
+			for n, addr := range nodes {
+				want := map[string]float64{}
+				if slices.Contains(st.up, n) {
+					ctrlSeries(st, want)
+					nodeSeries(st, n, want)
+				}
+				s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, now)
+				got, err := series(t, sidecars[n], s)
+				if err != nil {
+					t.Errorf("sidecar %s: %v", n, err)
+				}
+				if d := diffSeries(got, want); d != "" {
+					t.Errorf("sidecar %s:\n%s", n, d)
+				}
+			}
+		})
+	}
+}
