@@ -126,6 +126,15 @@ func DecodeSubscriptionGroupWrapper(body []byte) (*SubscriptionGroupWrapper, err
 // object fastjson wrote as key, in whatever field order the producer used.
 func parseQueueKey(key string) (MessageQueue, error) {
 	var mq MessageQueue
+	if t := bytes.TrimSpace([]byte(key)); len(t) == 0 || t[0] != '{' {
+		return mq, fmt.Errorf("message queue key %q is not an object", key)
+	}
+	// Keys are plain JSON objects in practice; the relaxed path is only
+	// needed should one ever hold a non-string key itself.
+	if json.Unmarshal([]byte(key), &mq) == nil {
+		return mq, nil
+	}
+	mq = MessageQueue{}
 	if err := Unmarshal([]byte(key), &mq); err != nil {
 		return mq, fmt.Errorf("message queue key %q: %w", key, err)
 	}

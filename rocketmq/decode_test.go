@@ -602,9 +602,19 @@ func TestDecodeQueueKeys(t *testing.T) {
 	}
 	eq(t, "offsetTable", cs.OffsetTable, map[MessageQueue]OffsetWrapper{mq("T", "b", 1): {BrokerOffset: 9}})
 
+	// A key object with a non-string key of its own takes the relaxed path.
+	odd := `{"offsetTable":{{"topic":"T","brokerName":"b","queueId":3,"extra":{1:2}}:{"brokerOffset":4}}}`
+	cs, err = DecodeConsumeStats([]byte(odd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "offsetTable", cs.OffsetTable, map[MessageQueue]OffsetWrapper{mq("T", "b", 3): {BrokerOffset: 4}})
+
 	for _, bad := range []string{
 		`{"offsetTable":{5:{"maxOffset":5}}}`,
 		`{"offsetTable":{"x":{"maxOffset":5}}}`,
+		`{"offsetTable":{null:{"maxOffset":5}}}`,
+		`{"offsetTable":{[1]:{"maxOffset":5}}}`,
 		`{"offsetTable":{{"queueId":"one"}:{"maxOffset":5}}}`,
 	} {
 		if _, err := DecodeTopicStatsTable([]byte(bad)); err == nil {

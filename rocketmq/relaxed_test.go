@@ -269,3 +269,29 @@ func FuzzNormalize(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkNormalize(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join(fixtureRoot, "rocketmq-4.9.7/steady/broker_a.get_broker_consume_stats.response.body"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := Normalize(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecodeConsumeStatsList(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join(fixtureRoot, "rocketmq-4.9.7/steady/broker_a.get_broker_consume_stats.response.body"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if _, err := DecodeConsumeStatsList(body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
