@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.uber.org/goleak"
 )
 
 // funcCollector adapts a function to Collector for framework tests.
@@ -159,6 +160,7 @@ rocketmq_test_broker{address="127.0.0.1:10911",broker="broker-a",cluster="C"} 0
 }
 
 func TestExporterHonoursDeadline(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	f := twoClusters()
 	// Identity reads answer, everything afterwards hangs like a stuck broker.
 	f.before = func(ctx context.Context, key string) error {

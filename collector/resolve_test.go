@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
 
@@ -325,6 +327,7 @@ func TestResolveConcurrencyBound(t *testing.T) {
 }
 
 func TestResolveHonoursDeadline(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	f := newFakeClient()
 	f.block["ns1"] = true
 	f.clusterInfo["ns2"] = &rocketmq.ClusterInfo{BrokerAddrTable: map[string]rocketmq.BrokerData{
