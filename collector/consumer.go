@@ -1,0 +1,605 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
+)
+
+// Values of rocketmq_consumer_group_status{status}.
+const (
+	statusOK      = "ok"
+	statusLagging = "lagging"
+	statusStalled = "stalled"
+	statusStopped = "stopped"
+)
+
+var consumerStatuses = []string{statusOK, statusLagging, statusStalled, statusStopped}
+
+// messageModelBroadcasting is ConsumerConnection.messageModel of groups whose
+// clients keep their offsets locally.
+const messageModelBroadcasting = "BROADCASTING"
+
+// consumerCollector reports consumer groups from the masters only: each
+// master owns the offsets of its own queues, so sums over brokers are exact
+// and a former master's series vanish at failover.
+type consumerCollector struct {
+	opts   Options
+	logger *slog.Logger
+	lag    *lagCache
+	status *statusTracker
+
+	lagMessages *prometheus.Desc
+	consumed    *prometheus.Desc
+	lagSeconds  *prometheus.Desc
+	retryLag    *prometheus.Desc
+	dlq         *prometheus.Desc
+	consumers   *prometheus.Desc
+	info        *prometheus.Desc
+	tps         *prometheus.Desc
+	statusDesc  *prometheus.Desc
+	queueLag    *prometheus.Desc
+}
+
+func newConsumerCollector(o Options, logger *slog.Logger) (Collector, error) {
+	name := func(n string) string { return prometheus.BuildFQName(Namespace, "consumer", n) }
+	gl := []string{"cluster", "broker", "group", "topic"}
+	grp := []string{"cluster", "broker", "group"}
+	return &consumerCollector{
+		opts:   o,
+		logger: logger,
+		lag:    newLagCache(),
+		status: newStatusTracker(),
+		lagMessages: prometheus.NewDesc(name("group_lag_messages"),
+			"Messages of the topic on this broker group not yet consumed by the group: sum over queues of max(0, brokerOffset - consumerOffset) (GET_BROKER_CONSUME_STATS). Not reported for online BROADCASTING groups, whose offsets live in the clients.",
+			gl, nil),
+		consumed: prometheus.NewDesc(name("group_consumed_messages_total"),
+			"Sum over queues of the group's committed consumer offset on this broker group (GET_BROKER_CONSUME_STATS consumerOffset). Not reported for online BROADCASTING groups.",
+			gl, nil),
+		lagSeconds: prometheus.NewDesc(name("group_lag_seconds"),
+			"Age of the oldest message the group has not consumed, max over queues (QUERY_CONSUME_TIME_SPAN delayTime, cached per queue while the consumer offset stands still); 0 when caught up, absent when the broker cannot tell. Not reported for online BROADCASTING groups.",
+			gl, nil),
+		retryLag: prometheus.NewDesc(name("group_retry_lag_messages"),
+			"Messages waiting in the group's %RETRY% topic on this broker group: max(0, brokerOffset - consumerOffset) summed over its queues (GET_BROKER_CONSUME_STATS).",
+			grp, nil),
+		dlq: prometheus.NewDesc(name("group_dlq_messages"),
+			"Messages held in the group's %DLQ% topic on this broker group: sum over queues of maxOffset - minOffset (GET_TOPIC_STATS_INFO); only for groups that have a DLQ topic there.",
+			grp, nil),
+		consumers: prometheus.NewDesc(name("group_consumers"),
+			"Consumer connections of the group on this broker (GET_CONSUMER_CONNECTION_LIST connectionSet; 0 when the broker answers CONSUMER_NOT_ONLINE).",
+			grp, nil),
+		info: prometheus.NewDesc(name("group_info"),
+			"Message model and consume type of an online group (GET_CONSUMER_CONNECTION_LIST messageModel, consumeType). BROADCASTING groups get no lag or status series: the broker holds no offsets for them.",
+			[]string{"cluster", "broker", "group", "message_model", "consume_type"}, nil),
+		tps: prometheus.NewDesc(name("group_consume_messages_per_second"),
+			"Messages per second the group pulled from this broker over the last minute, as the broker reports it (GET_BROKER_CONSUME_STATS consumeTps summed over topics).",
+			grp, nil),
+		statusDesc: prometheus.NewDesc(name("group_status"),
+			"Verdict on the group, 1 for the current one: stopped = lag and no consumer online; stalled = lag, consumers online, and a lagging queue's consumer offset did not move since the previous evaluation (at least 10s earlier); lagging = lag grew while offsets moved; ok otherwise (GET_BROKER_CONSUME_STATS, GET_CONSUMER_CONNECTION_LIST). Not reported for BROADCASTING groups.",
+			[]string{"cluster", "broker", "group", "status"}, nil),
+		queueLag: prometheus.NewDesc(name("queue_lag_messages"),
+			"max(0, brokerOffset - consumerOffset) of one queue (GET_BROKER_CONSUME_STATS); only with per-queue detail enabled.",
+			[]string{"cluster", "broker", "group", "topic", "queue_id"}, nil),
+	}, nil
+}
+
+// consumerTopic is one group's offsets on one topic of one broker.
+type consumerTopic struct {
+	topic  string
+	queues []queueOffsets // by queue id
+	age    lagResult
+}
+
+func (t *consumerTopic) lagMessages() int64 {
+	var n int64
+	for _, q := range t.queues {
+		n += max(0, q.broker-q.consumer)
+	}
+	return n
+}
+
+func (t *consumerTopic) consumedMessages() int64 {
+	var n int64
+	for _, q := range t.queues {
+		n += q.consumer
+	}
+	return n
+}
+
+// consumerGroup is one group as one broker sees it.
+type consumerGroup struct {
+	name   string
+	topics []*consumerTopic // without the group's own retry topic; by name
+	retry  *consumerTopic
+	tps    float64
+	stats  bool // the broker holds offsets for the group
+
+	connKnown bool
+	conn      *rocketmq.ConsumerConnection // nil when not online
+}
+
+func (g *consumerGroup) consumerCount() int {
+	if g.conn == nil {
+		return 0
+	}
+	return len(g.conn.ConnectionSet)
+}
+
+// broadcasting: the clients of such a group keep their offsets locally, so
+// whatever offsets the broker still has are stale leftovers.
+func (g *consumerGroup) broadcasting() bool {
+	return g.consumerCount() > 0 && g.conn.MessageModel == messageModelBroadcasting
+}
+
+func (g *consumerGroup) lagMessages() int64 {
+	var n int64
+	for _, t := range g.topics {
+		n += t.lagMessages()
+	}
+	return n
+}
+
+// consumerBroker collects what one master said in this scrape.
+type consumerBroker struct {
+	b *Broker
+
+	mu       sync.Mutex
+	groups   []*consumerGroup
+	fallback []string // groups to read one by one (broker without 317)
+	dlqNames []string // groups with a DLQ topic on this broker
+	dlq      map[string]int64
+}
+
+func (cb *consumerBroker) addGroup(g *consumerGroup) {
+	cb.mu.Lock()
+	cb.groups = append(cb.groups, g)
+	cb.mu.Unlock()
+}
+
+func (c *consumerCollector) wantGroup(group string) bool {
+	return c.opts.Groups.Match(group) && (c.opts.SystemTopics || !isSystemGroup(group))
+}
+
+func (c *consumerCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheus.Metric) error {
+	now := s.Now
+	if now.IsZero() {
+		now = time.Now()
+	}
+	defer c.lag.sweep(now)
+	defer c.status.sweep(now)
+
+	owners := s.Owners()
+	if len(owners) == 0 {
+		return nil
+	}
+	limit := scrapeConcurrency(s, c.opts)
+	var (
+		errMu sync.Mutex
+		errs  []error
+	)
+	fail := func(err error) {
+		errMu.Lock()
+		errs = append(errs, err)
+		errMu.Unlock()
+	}
+
+	brokers := make([]*consumerBroker, len(owners))
+	for i, b := range owners {
+		brokers[i] = &consumerBroker{b: b, dlq: make(map[string]int64)}
+	}
+
+	// Offsets of every group in one request per broker, and the topic table
+	// to learn which groups have a DLQ topic there.
+	eachBounded(limit, len(brokers), func(i int) {
+		cb := brokers[i]
+		if err := c.readOffsets(ctx, s, cb); err != nil {
+			fail(err)
+		}
+		if err := c.readDLQTopics(ctx, s, cb); err != nil {
+			fail(err)
+		}
+	})
+
+	type groupJob struct {
+		cb    *consumerBroker
+		group string
+	}
+	var fallback []groupJob
+	for _, cb := range brokers {
+		for _, g := range cb.fallback {
+			fallback = append(fallback, groupJob{cb, g})
+		}
+	}
+	eachBounded(limit, len(fallback), func(i int) {
+		j := fallback[i]
+		st, err := s.Client.ConsumeStats(ctx, j.cb.b.Addr, j.group, "")
+		switch {
+		case rocketmq.IsCode(err, rocketmq.ResponseSubscriptionGroupAbsent):
+			return // deleted since the group list was read
+		case err != nil:
+			fail(fmt.Errorf("broker %s: group %q consume stats: %w", j.cb.b.Addr, j.group, err))
+			return
+		}
+		var stats []rocketmq.ConsumeStats
+		if st != nil {
+			stats = []rocketmq.ConsumeStats{*st}
+		}
+		j.cb.addGroup(c.groupFromStats(j.group, stats))
+	})
+
+	// Online consumers per group, and DLQ depths.
+	type connJob struct {
+		cb *consumerBroker
+		g  *consumerGroup
+	}
+	var conns []connJob
+	var dlqs []groupJob
+	for _, cb := range brokers {
+		sort.Slice(cb.groups, func(i, j int) bool { return cb.groups[i].name < cb.groups[j].name })
+		for _, g := range cb.groups {
+			conns = append(conns, connJob{cb, g})
+		}
+		for _, g := range cb.dlqNames {
+			dlqs = append(dlqs, groupJob{cb, g})
+		}
+	}
+	eachBounded(limit, len(conns)+len(dlqs), func(i int) {
+		if i < len(conns) {
+			j := conns[i]
+			conn, err := s.Client.ConsumerConnectionList(ctx, j.cb.b.Addr, j.g.name)
+			switch {
+			case rocketmq.IsCode(err, rocketmq.ResponseConsumerNotOnline):
+				j.g.connKnown = true
+			case err != nil:
+				fail(fmt.Errorf("broker %s: group %q connections: %w", j.cb.b.Addr, j.g.name, err))
+			default:
+				j.g.connKnown, j.g.conn = true, conn
+			}
+			return
+		}
+		j := dlqs[i-len(conns)]
+		st, err := s.Client.TopicStats(ctx, j.cb.b.Addr, dlqTopic(j.group))
+		switch {
+		case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
+			return
+		case err != nil:
+			fail(fmt.Errorf("broker %s: topic %q stats: %w", j.cb.b.Addr, dlqTopic(j.group), err))
+			return
+		}
+		var depth int64
+		if st != nil {
+			for _, off := range st.OffsetTable {
+				depth += max(0, off.MaxOffset-off.MinOffset)
+			}
+		}
+		j.cb.mu.Lock()
+		j.cb.dlq[j.group] = depth
+		j.cb.mu.Unlock()
+	})
+
+	if c.opts.LagSeconds {
+		type ageJob struct {
+			cb *consumerBroker
+			g  *consumerGroup
+			t  *consumerTopic
+		}
+		var ages []ageJob
+		for _, cb := range brokers {
+			for _, g := range cb.groups {
+				if g.broadcasting() {
+					continue
+				}
+				for _, t := range g.topics {
+					ages = append(ages, ageJob{cb, g, t})
+				}
+			}
+		}
+		eachBounded(limit, len(ages), func(i int) {
+			j := ages[i]
+			addr := j.cb.b.Addr
+			req := lagRequest{addr: addr, group: j.g.name, topic: j.t.topic, queues: j.t.queues}
+			res, err := c.lag.resolve(ctx, req, now, func(ctx context.Context) ([]rocketmq.QueueTimeSpan, error) {
+				return s.Client.ConsumeTimeSpan(ctx, addr, j.t.topic, j.g.name)
+			})
+			switch {
+			case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
+			case err != nil:
+				fail(fmt.Errorf("broker %s: group %q topic %q consume time span: %w", addr, j.g.name, j.t.topic, err))
+			default:
+				j.t.age = res
+			}
+		})
+	}
+
+	for _, cb := range brokers {
+		c.emit(ch, cb, now)
+	}
+	return errors.Join(errs...)
+}
+
+// readOffsets reads every group's offsets with GET_BROKER_CONSUME_STATS. A
+// broker that does not know that request gets one GET_CONSUME_STATS per group
+// instead.
+func (c *consumerCollector) readOffsets(ctx context.Context, s *Scrape, cb *consumerBroker) error {
+	addr := cb.b.Addr
+	list, err := s.Client.BrokerConsumeStats(ctx, addr)
+	if rocketmq.IsNotSupported(err) {
+		sg, err := s.Client.AllSubscriptionGroupConfig(ctx, addr)
+		if err != nil {
+			return fmt.Errorf("broker %s: subscription groups: %w", addr, err)
+		}
+		if sg != nil {
+			for name := range sg.SubscriptionGroupTable {
+				if c.wantGroup(name) {
+					cb.fallback = append(cb.fallback, name)
+				}
+			}
+		}
+		sort.Strings(cb.fallback)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("broker %s: broker consume stats: %w", addr, err)
+	}
+	if list == nil {
+		return nil
+	}
+	// One entry per group is what brokers send; merge if not.
+	var order []string
+	stats := make(map[string][]rocketmq.ConsumeStats)
+	for _, gs := range list.ConsumeStatsList {
+		if !c.wantGroup(gs.Group) {
+			continue
+		}
+		if _, dup := stats[gs.Group]; !dup {
+			order = append(order, gs.Group)
+		}
+		stats[gs.Group] = append(stats[gs.Group], gs.Stats...)
+	}
+	for _, name := range order {
+		cb.groups = append(cb.groups, c.groupFromStats(name, stats[name]))
+	}
+	return nil
+}
+
+// readDLQTopics learns which groups have a DLQ topic on the broker, so DLQ
+// depth costs one request per group that has ever dead-lettered a message.
+func (c *consumerCollector) readDLQTopics(ctx context.Context, s *Scrape, cb *consumerBroker) error {
+	tc, err := s.Client.AllTopicConfig(ctx, cb.b.Addr)
+	if isNoTopicError(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("broker %s: topic config: %w", cb.b.Addr, err)
+	}
+	if tc == nil {
+		return nil
+	}
+	for name := range tc.TopicConfigTable {
+		if g, ok := strings.CutPrefix(name, dlqTopicPrefix); ok && g != "" && c.wantGroup(g) {
+			cb.dlqNames = append(cb.dlqNames, g)
+		}
+	}
+	sort.Strings(cb.dlqNames)
+	return nil
+}
+
+// groupFromStats turns the ConsumeStats of one group (one per topic) into
+// per-topic queue offsets, splitting off the group's own retry topic.
+func (c *consumerCollector) groupFromStats(name string, stats []rocketmq.ConsumeStats) *consumerGroup {
+	g := &consumerGroup{name: name, stats: len(stats) > 0}
+	byTopic := make(map[string]*consumerTopic)
+	for _, cs := range stats {
+		g.tps += cs.ConsumeTps
+		for mq, ow := range cs.OffsetTable {
+			t := byTopic[mq.Topic]
+			if t == nil {
+				t = &consumerTopic{topic: mq.Topic}
+				byTopic[mq.Topic] = t
+			}
+			// 4.9 clamps a missing offset (-1) to 0; 5.x static topics may
+			// still send -1.
+			t.queues = append(t.queues, queueOffsets{queue: mq.QueueID, broker: ow.BrokerOffset, consumer: max(0, ow.ConsumerOffset)})
+		}
+	}
+	topics := make([]string, 0, len(byTopic))
+	for topic := range byTopic {
+		topics = append(topics, topic)
+	}
+	sort.Strings(topics)
+	for _, topic := range topics {
+		t := byTopic[topic]
+		sort.Slice(t.queues, func(i, j int) bool { return t.queues[i].queue < t.queues[j].queue })
+		switch {
+		case topic == retryTopic(name):
+			g.retry = t
+		case c.opts.Topics.Match(topic):
+			g.topics = append(g.topics, t)
+		}
+	}
+	return g
+}
+
+func (c *consumerCollector) emit(ch chan<- prometheus.Metric, cb *consumerBroker, now time.Time) {
+	cluster, broker := cb.b.Cluster, cb.b.Name
+	for _, g := range cb.groups {
+		gv := []string{cluster, broker, g.name}
+		if g.connKnown {
+			ch <- prometheus.MustNewConstMetric(c.consumers, prometheus.GaugeValue, float64(g.consumerCount()), gv...)
+			if g.consumerCount() > 0 {
+				ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
+					cluster, broker, g.name, g.conn.MessageModel, g.conn.ConsumeType)
+			}
+		}
+		if g.stats {
+			ch <- prometheus.MustNewConstMetric(c.tps, prometheus.GaugeValue, g.tps, gv...)
+		}
+		if g.broadcasting() {
+			continue
+		}
+		for _, t := range g.topics {
+			tv := []string{cluster, broker, g.name, t.topic}
+			ch <- prometheus.MustNewConstMetric(c.lagMessages, prometheus.GaugeValue, float64(t.lagMessages()), tv...)
+			ch <- prometheus.MustNewConstMetric(c.consumed, prometheus.CounterValue, float64(t.consumedMessages()), tv...)
+			if c.opts.LagSeconds && t.age.Known {
+				ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, t.age.Seconds, tv...)
+			}
+			if c.opts.PerQueue {
+				for _, q := range t.queues {
+					ch <- prometheus.MustNewConstMetric(c.queueLag, prometheus.GaugeValue, float64(max(0, q.broker-q.consumer)),
+						cluster, broker, g.name, t.topic, strconv.Itoa(q.queue))
+				}
+			}
+		}
+		if g.retry != nil {
+			ch <- prometheus.MustNewConstMetric(c.retryLag, prometheus.GaugeValue, float64(g.retry.lagMessages()), gv...)
+		}
+		if g.connKnown {
+			m := c.status.observe(statusKey{cluster, broker, g.name}, now, g.topics)
+			verdict := consumerVerdict(g.lagMessages(), g.consumerCount(), m)
+			for _, st := range consumerStatuses {
+				v := 0.0
+				if st == verdict {
+					v = 1
+				}
+				ch <- prometheus.MustNewConstMetric(c.statusDesc, prometheus.GaugeValue, v, cluster, broker, g.name, st)
+			}
+		}
+	}
+	for _, g := range cb.dlqNames {
+		if depth, ok := cb.dlq[g]; ok {
+			ch <- prometheus.MustNewConstMetric(c.dlq, prometheus.GaugeValue, float64(depth), cluster, broker, g)
+		}
+	}
+}
+
+// consumerVerdict is the Burrow-style status of a group.
+func consumerVerdict(lag int64, consumers int, m movement) string {
+	switch {
+	case lag <= 0:
+		return statusOK
+	case consumers == 0:
+		return statusStopped
+	case !m.compared:
+		return statusOK
+	case m.stalled:
+		return statusStalled
+	case m.grew:
+		return statusLagging
+	}
+	return statusOK
+}
+
+const (
+	// statusMinInterval: offsets are compared with a snapshot at least this
+	// old. Clients commit offsets every 5s (and with their pulls), so closer
+	// scrapes, e.g. from an HA pair of Prometheus servers, would see a
+	// healthy consumer standing still.
+	statusMinInterval = 10 * time.Second
+	statusTTL         = 15 * time.Minute
+	statusMaxGroups   = 100_000
+)
+
+type statusKey struct{ cluster, broker, group string }
+
+type queueRef struct {
+	topic string
+	queue int
+}
+
+type statusSnapshot struct {
+	at      time.Time
+	offsets map[queueRef]queueOffsets
+	lag     int64
+}
+
+type statusState struct {
+	ref  statusSnapshot
+	m    movement
+	seen time.Time
+}
+
+// movement is what changed between two snapshots of a group.
+type movement struct {
+	compared bool // a comparison exists at all
+	stalled  bool // some queue lagged in both and its consumer offset did not move
+	grew     bool // total lag grew
+}
+
+// statusTracker keeps, per group, the offsets of the last evaluation: the
+// least state that tells a stalled consumer from a slow one.
+type statusTracker struct {
+	mu     sync.Mutex
+	states map[statusKey]*statusState
+}
+
+func newStatusTracker() *statusTracker {
+	return &statusTracker{states: make(map[statusKey]*statusState)}
+}
+
+func (t *statusTracker) observe(k statusKey, now time.Time, topics []*consumerTopic) movement {
+	snap := statusSnapshot{at: now, offsets: make(map[queueRef]queueOffsets)}
+	for _, tp := range topics {
+		for _, q := range tp.queues {
+			snap.offsets[queueRef{tp.topic, q.queue}] = q
+			snap.lag += max(0, q.broker-q.consumer)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	st := t.states[k]
+	if st == nil {
+		if len(t.states) < statusMaxGroups {
+			t.states[k] = &statusState{ref: snap, seen: now}
+		}
+		return movement{}
+	}
+	st.seen = now
+	if now.Sub(st.ref.at) < statusMinInterval {
+		return st.m
+	}
+	m := movement{compared: true, grew: snap.lag > st.ref.lag}
+	for ref, cur := range snap.offsets {
+		prev, ok := st.ref.offsets[ref]
+		if ok && prev.broker > prev.consumer && cur.broker > cur.consumer && cur.consumer == prev.consumer {
+			m.stalled = true
+			break
+		}
+	}
+	st.ref, st.m = snap, m
+	return m
+}
+
+func (t *statusTracker) sweep(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for k, st := range t.states {
+		if now.Sub(st.seen) > statusTTL {
+			delete(t.states, k)
+		}
+	}
+}
+
+// eachBounded runs fn(0..n-1) with at most limit calls in flight.
+func eachBounded(limit, n int, fn func(i int)) {
+	var g errgroup.Group
+	g.SetLimit(max(1, limit))
+	for i := range n {
+		g.Go(func() error {
+			fn(i)
+			return nil
+		})
+	}
+	_ = g.Wait()
+}

@@ -1,0 +1,763 @@
+package collector
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
+)
+
+const (
+	brokerAAddr      = "127.0.0.1:10911" // broker-a, DefaultCluster
+	brokerBAddr      = "127.0.0.1:11911" // broker-b master, MSCluster
+	brokerBSlaveAddr = "127.0.0.1:12911" // broker-b slave
+	raftN1Addr       = "127.0.0.1:31911" // RaftNode00 leader (n1)
+	raftN0Addr       = "127.0.0.1:30911"
+	raftN2Addr       = "127.0.0.1:32911"
+)
+
+const steady497Dir = "rocketmq-4.9.7/steady/"
+
+// consumerFake answers like the recorded 4.9.7 cluster: every master's bulk
+// consume stats and topic config, the recorded time spans, GroupOnline online
+// on broker-a (recorded connection list) and every other group offline with
+// the recorded CONSUMER_NOT_ONLINE answer.
+func consumerFake(t *testing.T) (*fakeClient, *Scrape) {
+	t.Helper()
+	f := newFakeClient()
+	nodes := map[string]string{brokerAAddr: "broker_a", brokerBAddr: "broker_b_master", raftN1Addr: "raft_n1", raftN0Addr: "raft_n0"}
+	for addr, node := range nodes {
+		f.brokerConsumeStats[addr] = decodeFixture(t, rocketmq.DecodeConsumeStatsList, readFixtureBody(t, "consumer", steady497Dir+node+".get_broker_consume_stats"))
+		f.topicConfig[addr] = decodeFixture(t, rocketmq.DecodeTopicConfigWrapper, readFixtureBody(t, "consumer", steady497Dir+node+".get_all_topic_config"))
+	}
+	span := func(addr, topic, group, name string) {
+		f.timeSpan[fakeKey(addr, topic, group)] = decodeFixture(t, rocketmq.DecodeConsumeTimeSpan, readFixtureBody(t, "consumer", steady497Dir+name))
+	}
+	span(brokerAAddr, "TopicA", "GroupA", "broker_a.query_consume_time_span")
+	span(brokerAAddr, "TopicA", "GroupOnline", "broker_a.query_consume_time_span.online")
+	span(brokerBAddr, "TopicMS", "GroupMS", "broker_b_master.query_consume_time_span")
+	span(raftN1Addr, "TopicRaft", "GroupRaft", "raft_n1.query_consume_time_span")
+	span(raftN0Addr, "TopicRaft", "GroupRaft", "raft_n0.query_consume_time_span")
+
+	offline := fixtureRespError(t, "consumer", steady497Dir+"broker_a.get_consumer_connection_list.offline", rocketmq.CodeGetConsumerConnectionList)
+	for addr := range nodes {
+		for _, gs := range f.brokerConsumeStats[addr].ConsumeStatsList {
+			f.errs[fakeKey("ConsumerConnectionList", addr, gs.Group)] = &rocketmq.ResponseError{
+				RequestCode: offline.RequestCode, Code: offline.Code,
+				Remark: fmt.Sprintf("the consumer group[%s] not online", gs.Group)}
+		}
+	}
+	setGroupOnline(t, f, brokerAAddr, "GroupOnline")
+
+	ci := decodeFixture(t, rocketmq.DecodeClusterInfo, readFixtureBody(t, "consumer", steady497Dir+"namesrv.get_broker_cluster_info"))
+	return f, scrapeOfClusterInfo(f, ci)
+}
+
+// setGroupOnline gives group the recorded online connection list on addr.
+func setGroupOnline(t *testing.T, f *fakeClient, addr, group string) *rocketmq.ConsumerConnection {
+	t.Helper()
+	conn := decodeFixture(t, rocketmq.DecodeConsumerConnection, readFixtureBody(t, "consumer", steady497Dir+"broker_a.get_consumer_connection_list.online"))
+	delete(f.errs, fakeKey("ConsumerConnectionList", addr, group))
+	f.connections[fakeKey(addr, group)] = conn
+	return conn
+}
+
+func setGroupOffline(f *fakeClient, addr, group string) {
+	delete(f.connections, fakeKey(addr, group))
+	f.errs[fakeKey("ConsumerConnectionList", addr, group)] = &rocketmq.ResponseError{
+		RequestCode: rocketmq.CodeGetConsumerConnectionList, Code: rocketmq.ResponseConsumerNotOnline}
+}
+
+// moveQueueOffsets changes one queue of one group in a broker's bulk answer; a
+// negative value leaves that offset as it is.
+func moveQueueOffsets(t *testing.T, f *fakeClient, addr, group, topic string, queue int, broker, consumer int64) {
+	t.Helper()
+	for _, gs := range f.brokerConsumeStats[addr].ConsumeStatsList {
+		if gs.Group != group {
+			continue
+		}
+		for _, cs := range gs.Stats {
+			for mq, ow := range cs.OffsetTable {
+				if mq.Topic == topic && mq.QueueID == queue {
+					if broker >= 0 {
+						ow.BrokerOffset = broker
+					}
+					if consumer >= 0 {
+						ow.ConsumerOffset = consumer
+					}
+					cs.OffsetTable[mq] = ow
+					return
+				}
+			}
+		}
+	}
+	t.Fatalf("no queue %s/%s/%d on %s", group, topic, queue, addr)
+}
+
+// queueOffsetsOf returns a queue's offsets from a broker's bulk answer.
+func queueOffsetsOf(t *testing.T, f *fakeClient, addr, group, topic string, queue int) (broker, consumer int64) {
+	t.Helper()
+	for _, gs := range f.brokerConsumeStats[addr].ConsumeStatsList {
+		if gs.Group != group {
+			continue
+		}
+		for _, cs := range gs.Stats {
+			for mq, ow := range cs.OffsetTable {
+				if mq.Topic == topic && mq.QueueID == queue {
+					return ow.BrokerOffset, ow.ConsumerOffset
+				}
+			}
+		}
+	}
+	t.Fatalf("no queue %s/%s/%d on %s", group, topic, queue, addr)
+	return 0, 0
+}
+
+func newTestConsumer(t *testing.T, o Options) Collector {
+	t.Helper()
+	c, err := newConsumerCollector(o, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// sidecarScrapeOf is what a sidecar next to one node sees.
+func sidecarScrapeOf(client Client, now time.Time, b *Broker) *Scrape {
+	return &Scrape{Client: client, Mode: ModeSidecar, Now: now, Concurrency: 4, Brokers: []*Broker{b}, Logger: slog.New(slog.DiscardHandler)}
+}
+
+func brokerANode() *Broker {
+	return &Broker{Addr: brokerAAddr, Address: brokerAAddr, Cluster: "DefaultCluster", Name: "broker-a", ID: 0, Role: "ASYNC_MASTER"}
+}
+
+func TestConsumerSteady(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		opts   Options
+		golden string
+	}{
+		{"default", Options{LagSeconds: true}, "consumer/steady.prom"},
+		{"per-queue", Options{LagSeconds: true, PerQueue: true}, "consumer/steady-per-queue.prom"},
+		{"no lag seconds", Options{}, "consumer/steady-no-lag-seconds.prom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, s := consumerFake(t)
+			if err := compareGolden(t, newTestConsumer(t, tc.opts), s, tc.golden); err != nil {
+				t.Errorf("Update: %v", err)
+			}
+			lintCollector(t, newTestConsumer(t, tc.opts), s)
+			if !tc.opts.LagSeconds && f.callCount("ConsumeTimeSpan", brokerAAddr) != 0 {
+				t.Error("QUERY_CONSUME_TIME_SPAN sent with lag seconds off")
+			}
+		})
+	}
+}
+
+func TestConsumerValues(t *testing.T) {
+	f, s := consumerFake(t)
+	text, err := collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		// GroupA on TopicA: (304-72)+(303-76)+(304-72)+(303-80).
+		`rocketmq_consumer_group_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} 914`,
+		`rocketmq_consumer_group_consumed_messages_total{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} 300`,
+		// The largest recorded delayTime of its four queues.
+		`rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} 379.738`,
+		`rocketmq_consumer_group_retry_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA"} 1`,
+		`rocketmq_consumer_group_consumers{broker="broker-a",cluster="DefaultCluster",group="GroupA"} 0`,
+		`rocketmq_consumer_group_status{broker="broker-a",cluster="DefaultCluster",group="GroupA",status="stopped"} 1`,
+		`rocketmq_consumer_group_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupOnline",topic="TopicA"} 1174`,
+		`rocketmq_consumer_group_consumers{broker="broker-a",cluster="DefaultCluster",group="GroupOnline"} 1`,
+		`rocketmq_consumer_group_info{broker="broker-a",cluster="DefaultCluster",consume_type="CONSUME_PASSIVELY",group="GroupOnline",message_model="CLUSTERING"} 1`,
+		`rocketmq_consumer_group_consume_messages_per_second{broker="broker-a",cluster="DefaultCluster",group="GroupOnline"} 119.2`,
+		`rocketmq_consumer_group_status{broker="broker-a",cluster="DefaultCluster",group="GroupOnline",status="ok"} 1`,
+		// 317 totalDiff of broker-b is 701 = 700 on TopicMS + 1 retry.
+		`rocketmq_consumer_group_lag_messages{broker="broker-b",cluster="MSCluster",group="GroupMS",topic="TopicMS"} 700`,
+		`rocketmq_consumer_group_retry_lag_messages{broker="broker-b",cluster="MSCluster",group="GroupMS"} 1`,
+		`rocketmq_consumer_group_lag_messages{broker="RaftNode00",cluster="RaftCluster",group="GroupRaft",topic="TopicRaft"}`,
+		// A group that never consumed on this broker.
+		`rocketmq_consumer_group_consumers{broker="broker-a",cluster="DefaultCluster",group="GroupMSFromSlave"} 0`,
+		`rocketmq_consumer_group_status{broker="broker-a",cluster="DefaultCluster",group="GroupMSFromSlave",status="ok"} 1`,
+	} {
+		if !hasSample(text, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	for _, absent := range []string{
+		`group="TOOLS_CONSUMER"`, `group="SELF_TEST_C_GROUP"`, `group="CID_ONSAPI_OWNER"`,
+		`topic="%RETRY%GroupA"`, // the group's retry topic is its own series
+		`address=`,
+		`rocketmq_consumer_group_info{broker="broker-a",cluster="DefaultCluster",consume_type="",group="GroupA"`,
+	} {
+		if strings.Contains(text, absent) {
+			t.Errorf("unexpected %s", absent)
+		}
+	}
+	for _, c := range f.calledWith() {
+		if strings.HasPrefix(c, "ConsumerConnectionList|") && (strings.HasSuffix(c, "|TOOLS_CONSUMER") || strings.HasSuffix(c, "|CID_ONSAPI_PULL")) {
+			t.Errorf("asked about a system group: %s", c)
+		}
+		if strings.HasPrefix(c, "ConsumeStats|") {
+			t.Errorf("per-group consume stats requested although 317 answered: %s", c)
+		}
+	}
+	// Lag seconds only where there is lag to age: no request for the groups
+	// that only have an empty retry topic on a broker.
+	if n := len(f.calledWith()); n == 0 {
+		t.Fatal("no requests")
+	}
+	for _, addr := range []string{brokerAAddr, brokerBAddr, raftN1Addr} {
+		if n := f.callCount("BrokerConsumeStats", addr); n != 1 {
+			t.Errorf("%s: %d bulk requests, want 1", addr, n)
+		}
+	}
+	if got := f.callCount("ConsumeTimeSpan", brokerAAddr); got != 2 {
+		t.Errorf("broker-a: %d time span requests, want 2 (GroupA and GroupOnline on TopicA)", got)
+	}
+}
+
+// Lag in seconds costs no request while offsets stand still, and one per
+// (topic, group) whose consumer offset moved.
+func TestConsumerLagSecondsCache(t *testing.T) {
+	f, _ := consumerFake(t)
+	c := newTestConsumer(t, Options{LagSeconds: true})
+	spanCalls := func() int { return f.callCount("ConsumeTimeSpan", brokerAAddr) }
+
+	now := steadyNow
+	text, err := collectExposition(t, c, sidecarScrapeOf(f, now, brokerANode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spanCalls() != 2 {
+		t.Fatalf("first scrape: %d time span requests, want 2", spanCalls())
+	}
+	const groupA = `rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} `
+	if !hasSample(text, groupA+"379.738") {
+		t.Errorf("first scrape:\n%s", text)
+	}
+
+	now = now.Add(30 * time.Second)
+	text, err = collectExposition(t, c, sidecarScrapeOf(f, now, brokerANode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spanCalls() != 2 {
+		t.Errorf("unchanged offsets: %d time span requests in total, want still 2", spanCalls())
+	}
+	if !hasSample(text, groupA+"409.738") {
+		t.Errorf("age did not grow by 30s:\n%s", grepSamples(text, "lag_seconds"))
+	}
+
+	// GroupOnline consumes on queue 0: one new request, for that pair only.
+	_, cons := queueOffsetsOf(t, f, brokerAAddr, "GroupOnline", "TopicA", 0)
+	moveQueueOffsets(t, f, brokerAAddr, "GroupOnline", "TopicA", 0, -1, cons+5)
+	now = now.Add(30 * time.Second)
+	if _, err := collectExposition(t, c, sidecarScrapeOf(f, now, brokerANode())); err != nil {
+		t.Fatal(err)
+	}
+	if spanCalls() != 3 || f.callCount("ConsumeTimeSpan", brokerAAddr+"|TopicA|GroupOnline") != 2 {
+		t.Errorf("after a move: calls %v", callsOf(f, "ConsumeTimeSpan"))
+	}
+}
+
+// The "no offset / deleted message" answer (delay ≈ now) makes the age
+// unknown: the series is left out, the lag in messages stays.
+func TestConsumerLagSecondsUnknown(t *testing.T) {
+	f, _ := consumerFake(t)
+	spans := f.timeSpan[fakeKey(brokerAAddr, "TopicA", "GroupA")]
+	for i := range spans {
+		spans[i].DelayTime = steadyNow.UnixMilli() + 1
+	}
+	text, err := collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), sidecarScrapeOf(f, steadyNow, brokerANode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(text, `rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA"`) {
+		t.Errorf("55-year lag reported:\n%s", grepSamples(text, "lag_seconds"))
+	}
+	if !hasSample(text, `rocketmq_consumer_group_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} 914`) {
+		t.Error("lag in messages lost")
+	}
+
+	// One queue unknown, the others known: the max of the known ones.
+	f, _ = consumerFake(t)
+	spans = f.timeSpan[fakeKey(brokerAAddr, "TopicA", "GroupA")]
+	var maxKnown int64
+	for i := range spans {
+		if spans[i].MessageQueue.QueueID == 2 {
+			spans[i].DelayTime = steadyNow.UnixMilli() + 1
+		} else {
+			maxKnown = max(maxKnown, spans[i].DelayTime)
+		}
+	}
+	text, _ = collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), sidecarScrapeOf(f, steadyNow, brokerANode()))
+	want := fmt.Sprintf(`rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} %g`, float64(maxKnown)/1000)
+	if !hasSample(text, want) {
+		t.Errorf("want %s in\n%s", want, grepSamples(text, "lag_seconds"))
+	}
+}
+
+// A caught-up group reports 0 seconds without any request.
+func TestConsumerLagSecondsCaughtUp(t *testing.T) {
+	f, _ := consumerFake(t)
+	for q := range 4 {
+		b, _ := queueOffsetsOf(t, f, brokerAAddr, "GroupA", "TopicA", q)
+		moveQueueOffsets(t, f, brokerAAddr, "GroupA", "TopicA", q, -1, b)
+	}
+	text, err := collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), sidecarScrapeOf(f, steadyNow, brokerANode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !hasSample(text, `rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} 0`) {
+		t.Errorf("caught-up group:\n%s", grepSamples(text, "GroupA"))
+	}
+	if n := f.callCount("ConsumeTimeSpan", brokerAAddr+"|TopicA|GroupA"); n != 0 {
+		t.Errorf("%d time span requests for a caught-up group", n)
+	}
+	if !hasSample(text, `rocketmq_consumer_group_status{broker="broker-a",cluster="DefaultCluster",group="GroupA",status="ok"} 1`) {
+		t.Error("caught-up offline group not ok")
+	}
+}
+
+// groupStatusOf returns the status value that is 1 for group on broker-a.
+func groupStatusOf(t *testing.T, text, group string) string {
+	t.Helper()
+	var found []string
+	for _, st := range consumerStatuses {
+		if hasSample(text, fmt.Sprintf(`rocketmq_consumer_group_status{broker="broker-a",cluster="DefaultCluster",group=%q,status=%q} 1`, group, st)) {
+			found = append(found, st)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("status of %s: %v\n%s", group, found, grepSamples(text, "group_status"))
+	}
+	return found[0]
+}
+
+func TestConsumerStatusTransitions(t *testing.T) {
+	f, _ := consumerFake(t)
+	c := newTestConsumer(t, Options{})
+	now := steadyNow
+	scrape := func(step time.Duration) string {
+		t.Helper()
+		now = now.Add(step)
+		text, err := collectExposition(t, c, sidecarScrapeOf(f, now, brokerANode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text
+	}
+	// produce adds n messages to every queue of TopicA; consume advances
+	// GroupOnline by n on every queue (capped at the broker offset).
+	produce := func(n int64) {
+		for _, g := range []string{"GroupOnline", "GroupA"} {
+			for q := range 4 {
+				b, _ := queueOffsetsOf(t, f, brokerAAddr, g, "TopicA", q)
+				moveQueueOffsets(t, f, brokerAAddr, g, "TopicA", q, b+n, -1)
+			}
+		}
+	}
+	consume := func(queues []int, n int64) {
+		for _, q := range queues {
+			b, c := queueOffsetsOf(t, f, brokerAAddr, "GroupOnline", "TopicA", q)
+			moveQueueOffsets(t, f, brokerAAddr, "GroupOnline", "TopicA", q, -1, min(b, c+n))
+		}
+	}
+	all := []int{0, 1, 2, 3}
+	steps := []struct {
+		name  string
+		step  time.Duration
+		setup func()
+		want  string
+	}{
+		{"first sight: no history", 0, func() {}, statusOK},
+		{"broker moves, consumer stands", 30 * time.Second, func() { produce(10) }, statusStalled},
+		{"too soon to judge again", 5 * time.Second, func() { consume(all, 1) }, statusStalled},
+		{"consumer moves, lag grows", 30 * time.Second, func() { produce(20); consume(all, 5) }, statusLagging},
+		{"consumer moves, lag shrinks", 30 * time.Second, func() { produce(1); consume(all, 50) }, statusOK},
+		{"one queue stuck while the others move", 30 * time.Second, func() { produce(5); consume([]int{0, 1, 2}, 10) }, statusStalled},
+		{"nothing new, consumer idle with lag", 30 * time.Second, func() {}, statusStalled},
+		{"caught up", 30 * time.Second, func() { consume(all, 1<<20) }, statusOK},
+		{"caught up and idle", 30 * time.Second, func() {}, statusOK},
+		{"offline with lag", 30 * time.Second, func() { produce(3); setGroupOffline(f, brokerAAddr, "GroupOnline") }, statusStopped},
+		{"back online, consuming", 30 * time.Second, func() { setGroupOnline(t, f, brokerAAddr, "GroupOnline"); consume(all, 1) }, statusOK},
+	}
+	for _, st := range steps {
+		st.setup()
+		text := scrape(st.step)
+		if got := groupStatusOf(t, text, "GroupOnline"); got != st.want {
+			t.Errorf("%s: status %s, want %s", st.name, got, st.want)
+		}
+	}
+	// GroupA never had a consumer: stopped throughout.
+	if got := groupStatusOf(t, scrape(30*time.Second), "GroupA"); got != statusStopped {
+		t.Errorf("GroupA: %s", got)
+	}
+}
+
+// Broadcasting clients keep offsets locally: no lag, seconds or status from
+// the broker's leftovers, but consumers, info and TPS.
+func TestConsumerBroadcasting(t *testing.T) {
+	f, _ := consumerFake(t)
+	conn := setGroupOnline(t, f, brokerAAddr, "GroupOnline")
+	conn.MessageModel = "BROADCASTING"
+	text, err := collectExposition(t, newTestConsumer(t, Options{LagSeconds: true, PerQueue: true}), sidecarScrapeOf(f, steadyNow, brokerANode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`rocketmq_consumer_group_info{broker="broker-a",cluster="DefaultCluster",consume_type="CONSUME_PASSIVELY",group="GroupOnline",message_model="BROADCASTING"} 1`,
+		`rocketmq_consumer_group_consumers{broker="broker-a",cluster="DefaultCluster",group="GroupOnline"} 1`,
+		`rocketmq_consumer_group_consume_messages_per_second{broker="broker-a",cluster="DefaultCluster",group="GroupOnline"} 119.2`,
+	} {
+		if !hasSample(text, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, `group="GroupOnline"`) && !strings.HasPrefix(l, "#") &&
+			!strings.HasPrefix(l, "rocketmq_consumer_group_info") && !strings.HasPrefix(l, "rocketmq_consumer_group_consumers") &&
+			!strings.HasPrefix(l, "rocketmq_consumer_group_consume_messages_per_second") {
+			t.Errorf("broadcasting group series: %s", l)
+		}
+	}
+	if n := f.callCount("ConsumeTimeSpan", brokerAAddr+"|TopicA|GroupOnline"); n != 0 {
+		t.Errorf("%d time span requests for a broadcasting group", n)
+	}
+}
+
+func TestConsumerRetryAndDLQ(t *testing.T) {
+	f, _ := consumerFake(t)
+	tc := f.topicConfig[brokerAAddr]
+	for _, g := range []string{"GroupA", "Gone", "TOOLS_CONSUMER", "Filtered"} {
+		tc.TopicConfigTable[dlqTopic(g)] = rocketmq.TopicConfig{TopicName: dlqTopic(g), WriteQueueNums: 1, ReadQueueNums: 1, Perm: 2}
+	}
+	f.topicStats[fakeKey(brokerAAddr, dlqTopic("GroupA"))] = &rocketmq.TopicStatsTable{OffsetTable: map[rocketmq.MessageQueue]rocketmq.TopicOffset{
+		{Topic: dlqTopic("GroupA"), BrokerName: "broker-a", QueueID: 0}: {MinOffset: 2, MaxOffset: 7, LastUpdateTimestamp: steadyNow.UnixMilli()},
+	}}
+	f.errs[fakeKey("TopicStats", brokerAAddr, dlqTopic("Gone"))] = &rocketmq.ResponseError{Code: rocketmq.ResponseTopicNotExist}
+
+	o := Options{Groups: mustFilter(t, "", "Filtered")}
+	text, err := collectExposition(t, newTestConsumer(t, o), sidecarScrapeOf(f, steadyNow, brokerANode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`rocketmq_consumer_group_dlq_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA"} 5`,
+		// The recorded %RETRY%GroupA entry: brokerOffset 1, consumerOffset 0.
+		`rocketmq_consumer_group_retry_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA"} 1`,
+		`rocketmq_consumer_group_retry_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupOnline"} 0`,
+	} {
+		if !hasSample(text, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if got := strings.Count(text, "rocketmq_consumer_group_dlq_messages{"); got != 1 {
+		t.Errorf("%d DLQ series, want 1 (deleted, system and filtered groups have none):\n%s", got, grepSamples(text, "dlq"))
+	}
+	for _, g := range []string{"TOOLS_CONSUMER", "Filtered"} {
+		if n := f.callCount("TopicStats", brokerAAddr+"|"+dlqTopic(g)); n != 0 {
+			t.Errorf("DLQ of %s read", g)
+		}
+	}
+	// Only groups with a DLQ topic cost a request.
+	if n := f.callCount("TopicStats", brokerAAddr); n != 2 {
+		t.Errorf("%d topic stats requests, want 2: %v", n, callsOf(f, "TopicStats"))
+	}
+}
+
+func TestConsumerFilters(t *testing.T) {
+	t.Run("groups", func(t *testing.T) {
+		f, _ := consumerFake(t)
+		o := Options{Groups: mustFilter(t, "Group.*", "GroupMS.*")}
+		text, err := collectExposition(t, newTestConsumer(t, o), sidecarScrapeOf(f, steadyNow, brokerANode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(text, `group="GroupMS`) {
+			t.Error("excluded group exported")
+		}
+		if !strings.Contains(text, `group="GroupRaft"`) || !strings.Contains(text, `group="GroupA"`) {
+			t.Error("included groups missing")
+		}
+		for _, c := range callsOf(f, "ConsumerConnectionList") {
+			if strings.Contains(c, "GroupMS") {
+				t.Errorf("request for an excluded group: %s", c)
+			}
+		}
+	})
+	t.Run("topics", func(t *testing.T) {
+		f, _ := consumerFake(t)
+		o := Options{LagSeconds: true, Topics: mustFilter(t, "", "TopicA")}
+		text, err := collectExposition(t, newTestConsumer(t, o), sidecarScrapeOf(f, steadyNow, brokerANode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(text, `topic="TopicA"`) {
+			t.Error("excluded topic exported")
+		}
+		if f.callCount("ConsumeTimeSpan", brokerAAddr) != 0 {
+			t.Error("time span asked for an excluded topic")
+		}
+		if !hasSample(text, `rocketmq_consumer_group_retry_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA"} 1`) {
+			t.Error("per-group series lost with the topic filter")
+		}
+	})
+	t.Run("system groups on request", func(t *testing.T) {
+		f, _ := consumerFake(t)
+		text, err := collectExposition(t, newTestConsumer(t, Options{SystemTopics: true}), sidecarScrapeOf(f, steadyNow, brokerANode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasSample(text, `rocketmq_consumer_group_consumers{broker="broker-a",cluster="DefaultCluster",group="TOOLS_CONSUMER"} 0`) {
+			t.Error("system group missing with SystemTopics")
+		}
+	})
+}
+
+// Sidecars next to the three DLedger nodes: exactly the leader reports, before
+// and after a failover, under the same labels (the series continue).
+func TestConsumerSidecarOwnershipFailover(t *testing.T) {
+	f, _ := consumerFake(t)
+	// n2 answers like n0 did (the followers' recorded offsets).
+	f.brokerConsumeStats[raftN2Addr] = f.brokerConsumeStats[raftN0Addr]
+	f.topicConfig[raftN2Addr] = f.topicConfig[raftN0Addr]
+	f.timeSpan[fakeKey(raftN2Addr, "TopicRaft", "GroupRaft")] = f.timeSpan[fakeKey(raftN0Addr, "TopicRaft", "GroupRaft")]
+	for _, gs := range f.brokerConsumeStats[raftN2Addr].ConsumeStatsList {
+		f.errs[fakeKey("ConsumerConnectionList", raftN2Addr, gs.Group)] = &rocketmq.ResponseError{Code: rocketmq.ResponseConsumerNotOnline}
+	}
+
+	node := func(addr string, id int64, err error) *Broker {
+		role := "SYNC_MASTER"
+		if id != 0 {
+			role = "SLAVE"
+		}
+		return &Broker{Addr: addr, Address: addr, Cluster: "RaftCluster", Name: "RaftNode00", ID: id, Role: role, Err: err}
+	}
+	// One collector per sidecar, kept across the failover.
+	sidecars := map[string]Collector{raftN0Addr: newTestConsumer(t, Options{LagSeconds: true}), raftN1Addr: newTestConsumer(t, Options{LagSeconds: true}), raftN2Addr: newTestConsumer(t, Options{LagSeconds: true})}
+	const lagSeries = `rocketmq_consumer_group_lag_messages{broker="RaftNode00",cluster="RaftCluster",group="GroupRaft",topic="TopicRaft"}`
+	reporting := func(views map[string]*Broker, now time.Time) []string {
+		var out []string
+		for addr, b := range views {
+			text, _ := collectExposition(t, sidecars[addr], sidecarScrapeOf(f, now, b))
+			if hasSample(text, lagSeries) {
+				out = append(out, addr)
+			}
+			if !b.IsMaster() && text != "" {
+				t.Errorf("%s (id %d) is not the leader but exported:\n%s", addr, b.ID, text)
+			}
+		}
+		return out
+	}
+
+	before := reporting(map[string]*Broker{raftN0Addr: node(raftN0Addr, 1, nil), raftN1Addr: node(raftN1Addr, 0, nil), raftN2Addr: node(raftN2Addr, 3, nil)}, steadyNow)
+	if len(before) != 1 || before[0] != raftN1Addr {
+		t.Errorf("before failover reported by %v, want only the leader %s", before, raftN1Addr)
+	}
+	after := reporting(map[string]*Broker{raftN0Addr: node(raftN0Addr, 1, nil), raftN1Addr: node(raftN1Addr, -1, fakeDown(raftN1Addr)), raftN2Addr: node(raftN2Addr, 0, nil)}, steadyNow.Add(30*time.Second))
+	if len(after) != 1 || after[0] != raftN2Addr {
+		t.Errorf("after failover reported by %v, want only the new leader %s", after, raftN2Addr)
+	}
+	for _, addr := range []string{raftN0Addr} {
+		if n := f.callCount("BrokerConsumeStats", addr); n != 0 {
+			t.Errorf("follower %s read %d times", addr, n)
+		}
+	}
+}
+
+// In cluster mode each master's offsets are read exactly once, slaves never.
+func TestConsumerClusterModeMastersOnce(t *testing.T) {
+	f, s := consumerFake(t)
+	if _, err := collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), s); err != nil {
+		t.Fatal(err)
+	}
+	for addr, want := range map[string]int{brokerAAddr: 1, brokerBAddr: 1, raftN1Addr: 1, brokerBSlaveAddr: 0, raftN0Addr: 0, raftN2Addr: 0} {
+		if n := f.callCount("BrokerConsumeStats", addr); n != want {
+			t.Errorf("%s: %d bulk requests, want %d", addr, n, want)
+		}
+	}
+}
+
+func TestConsumerPartialFailure(t *testing.T) {
+	f, s := consumerFake(t)
+	f.errs[fakeKey("BrokerConsumeStats", brokerBAddr)] = fakeDown(brokerBAddr)
+	f.errs[fakeKey("ConsumerConnectionList", brokerAAddr, "GroupA")] = &rocketmq.ResponseError{Code: rocketmq.ResponseSystemBusy, Remark: "busy"}
+	f.errs[fakeKey("ConsumeTimeSpan", brokerAAddr, "TopicA", "GroupOnline")] = &rocketmq.ResponseError{Code: rocketmq.ResponseSystemError, Remark: "x"}
+	text, err := collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), s)
+	if err == nil {
+		t.Fatal("failures not reported")
+	}
+	for _, part := range []string{brokerBAddr, "GroupA", "GroupOnline"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("error does not name %s: %v", part, err)
+		}
+	}
+	if strings.Contains(text, `broker="broker-b"`) {
+		t.Error("series of the failed broker")
+	}
+	if !strings.Contains(text, `broker="RaftNode00"`) {
+		t.Error("healthy broker lost")
+	}
+	// GroupA: offsets known, consumers unknown → lag but no consumers/status.
+	if !hasSample(text, `rocketmq_consumer_group_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} 914`) {
+		t.Error("GroupA lag lost")
+	}
+	for _, absent := range []string{
+		`rocketmq_consumer_group_consumers{broker="broker-a",cluster="DefaultCluster",group="GroupA"}`,
+		`rocketmq_consumer_group_status{broker="broker-a",cluster="DefaultCluster",group="GroupA"`,
+		`rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupOnline"`,
+	} {
+		if strings.Contains(text, absent) {
+			t.Errorf("unexpected %s", absent)
+		}
+	}
+}
+
+// A broker that does not know GET_BROKER_CONSUME_STATS is read group by group.
+func TestConsumerFallbackWithoutBulkStats(t *testing.T) {
+	f, _ := consumerFake(t)
+	f.errs[fakeKey("BrokerConsumeStats", brokerAAddr)] = &rocketmq.ResponseError{Code: rocketmq.ResponseRequestCodeNotSupported, Remark: " request type 317 not supported"}
+	f.subscriptionGroups[brokerAAddr] = &rocketmq.SubscriptionGroupWrapper{SubscriptionGroupTable: map[string]rocketmq.SubscriptionGroupConfig{
+		"GroupA": {GroupName: "GroupA"}, "GroupOnline": {GroupName: "GroupOnline"}, "TOOLS_CONSUMER": {GroupName: "TOOLS_CONSUMER"}, "Deleted": {GroupName: "Deleted"},
+	}}
+	f.consumeStats[fakeKey(brokerAAddr, "GroupA", "")] = decodeFixture(t, rocketmq.DecodeConsumeStats, readFixtureBody(t, "consumer", steady497Dir+"broker_a.get_consume_stats.all_topics"))
+	f.consumeStats[fakeKey(brokerAAddr, "GroupOnline", "")] = decodeFixture(t, rocketmq.DecodeConsumeStats, readFixtureBody(t, "consumer", steady497Dir+"broker_a.get_consume_stats.online"))
+	f.errs[fakeKey("ConsumeStats", brokerAAddr, "Deleted", "")] = &rocketmq.ResponseError{Code: rocketmq.ResponseSubscriptionGroupAbsent}
+	f.errs[fakeKey("ConsumerConnectionList", brokerAAddr, "Deleted")] = &rocketmq.ResponseError{Code: rocketmq.ResponseConsumerNotOnline}
+
+	text, err := collectExposition(t, newTestConsumer(t, Options{}), sidecarScrapeOf(f, steadyNow, brokerANode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`rocketmq_consumer_group_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} 914`,
+		`rocketmq_consumer_group_retry_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA"} 1`,
+		`rocketmq_consumer_group_consume_messages_per_second{broker="broker-a",cluster="DefaultCluster",group="GroupOnline"} 119.2`,
+		`rocketmq_consumer_group_status{broker="broker-a",cluster="DefaultCluster",group="GroupA",status="stopped"} 1`,
+	} {
+		if !hasSample(text, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	if strings.Contains(text, `group="Deleted"`) || strings.Contains(text, `group="TOOLS_CONSUMER"`) {
+		t.Error("deleted or system group exported")
+	}
+}
+
+func TestConsumer50(t *testing.T) {
+	f := newFakeClient()
+	const addr = "127.0.0.1:23911"
+	dir := "rocketmq-5.0.0/steady/"
+	f.brokerConsumeStats[addr] = decodeFixture(t, rocketmq.DecodeConsumeStatsList, readFixtureBody(t, "consumer", dir+"ms_master.get_broker_consume_stats"))
+	f.topicConfig[addr] = decodeFixture(t, rocketmq.DecodeTopicConfigWrapper, readFixtureBody(t, "consumer", dir+"ms_master.get_all_topic_config"))
+	f.timeSpan[fakeKey(addr, "TopicMS", "GroupMS")] = decodeFixture(t, rocketmq.DecodeConsumeTimeSpan, readFixtureBody(t, "consumer", dir+"ms_master.query_consume_time_span"))
+	offline := fixtureRespError(t, "consumer", dir+"ms_master.get_consumer_connection_list", rocketmq.CodeGetConsumerConnectionList)
+	for _, g := range []string{"GroupMS", "GroupCtrl"} {
+		f.errs[fakeKey("ConsumerConnectionList", addr, g)] = offline
+	}
+	b := &Broker{Addr: addr, Address: addr, Cluster: "MSCluster", Name: "broker-d", ID: 0, Role: "ASYNC_MASTER"}
+	if err := compareGolden(t, newTestConsumer(t, Options{LagSeconds: true}), sidecarScrapeOf(f, time.UnixMilli(1795257920000), b), "consumer/steady-5.0.0.prom"); err != nil {
+		t.Error(err)
+	}
+}
+
+// Requests are bounded by the scrape's concurrency in every phase.
+func TestConsumerConcurrencyBound(t *testing.T) {
+	f, s := consumerFake(t)
+	var inFlight, peak atomic.Int32
+	f.before = func(ctx context.Context, key string) error {
+		n := inFlight.Add(1)
+		defer inFlight.Add(-1)
+		for {
+			p := peak.Load()
+			if n <= p || peak.CompareAndSwap(p, n) {
+				break
+			}
+		}
+		time.Sleep(3 * time.Millisecond)
+		return nil
+	}
+	s.Concurrency = 2
+	if _, err := collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), s); err != nil {
+		t.Fatal(err)
+	}
+	if p := peak.Load(); p != 2 {
+		t.Errorf("peak %d requests in flight, want 2", p)
+	}
+}
+
+// The documented series count (docs/consumer-lag.md) for a synthetic
+// topology: B masters, G groups each consuming T topics of Q queues on every
+// master, with retry topics, all online.
+func TestConsumerCardinality(t *testing.T) {
+	const B, G, T, Q = 3, 4, 2, 8
+	f := newFakeClient()
+	s := &Scrape{Client: f, Mode: ModeCluster, Now: steadyNow, Concurrency: 4}
+	for b := range B {
+		addr := fmt.Sprintf("10.0.0.%d:10911", b+1)
+		s.Brokers = append(s.Brokers, &Broker{Addr: addr, Address: addr, Cluster: "C", Name: fmt.Sprint("broker-", b), ID: 0})
+		list := &rocketmq.ConsumeStatsList{BrokerAddr: addr}
+		f.topicConfig[addr] = &rocketmq.TopicConfigWrapper{TopicConfigTable: map[string]rocketmq.TopicConfig{}}
+		for g := range G {
+			group := fmt.Sprint("G", g)
+			var stats []rocketmq.ConsumeStats
+			for tp := range T + 1 {
+				topic := fmt.Sprint("T", tp)
+				if tp == T {
+					topic = retryTopic(group)
+				}
+				cs := rocketmq.ConsumeStats{ConsumeTps: 1, OffsetTable: map[rocketmq.MessageQueue]rocketmq.OffsetWrapper{}}
+				for q := range Q {
+					cs.OffsetTable[rocketmq.MessageQueue{Topic: topic, QueueID: q}] = rocketmq.OffsetWrapper{BrokerOffset: 100, ConsumerOffset: 50}
+				}
+				stats = append(stats, cs)
+				var spans []rocketmq.QueueTimeSpan
+				for q := range Q {
+					spans = append(spans, rocketmq.QueueTimeSpan{MessageQueue: rocketmq.MessageQueue{Topic: topic, QueueID: q}, DelayTime: 1000})
+				}
+				f.timeSpan[fakeKey(addr, topic, group)] = spans
+			}
+			list.ConsumeStatsList = append(list.ConsumeStatsList, rocketmq.GroupConsumeStats{Group: group, Stats: stats})
+			f.connections[fakeKey(addr, group)] = &rocketmq.ConsumerConnection{ConnectionSet: []rocketmq.Connection{{ClientID: "c"}}, MessageModel: "CLUSTERING", ConsumeType: "CONSUME_PASSIVELY"}
+		}
+		f.brokerConsumeStats[addr] = list
+	}
+	// Per (master, group): consumers, info, TPS, retry lag, 4 status = 8;
+	// per (master, group, topic): lag, consumed, lag seconds = 3; per queue 1.
+	want := B * G * (8 + 3*T)
+	if n := countSeries(t, newTestConsumer(t, Options{LagSeconds: true}), s); n != want {
+		t.Errorf("%d series, want %d", n, want)
+	}
+	if n := countSeries(t, newTestConsumer(t, Options{LagSeconds: true, PerQueue: true}), s); n != want+B*G*T*Q {
+		t.Errorf("per-queue: %d series, want %d", n, want+B*G*T*Q)
+	}
+}
+
+func grepSamples(text, substr string) string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, substr) && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+func callsOf(f *fakeClient, method string) []string {
+	var out []string
+	for _, c := range f.calledWith() {
+		if strings.HasPrefix(c, method+"|") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
