@@ -179,7 +179,7 @@ func (c *consumerCollector) Update(ctx context.Context, s *Scrape, ch chan<- pro
 	defer c.lag.sweep(now)
 	defer c.status.sweep(now)
 
-	owners := s.Owners()
+	owners := groupOwners(s)
 	if len(owners) == 0 {
 		return nil
 	}

@@ -72,7 +72,7 @@ type topicJob struct {
 }
 
 func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheus.Metric) error {
-	owners := s.Owners()
+	owners := groupOwners(s)
 	if len(owners) == 0 {
 		return nil
 	}
@@ -189,6 +189,38 @@ func isNoTopicError(err error) bool {
 	var re *rocketmq.ResponseError
 	return errors.As(err, &re) && re.Code == rocketmq.ResponseSystemError &&
 		strings.Contains(re.Remark, "No topic in this broker")
+}
+
+// groupOwners returns one owner per broker group. Two nodes of one group can
+// both claim brokerId 0 for a moment (a deposed DLedger leader that has not
+// yet noticed); topic and consumer series carry no address label, so
+// reading both would produce duplicate series and fail the whole scrape. The
+// node the NameServer lists as master wins, else the first in scrape order.
+func groupOwners(s *Scrape) []*Broker {
+	type group struct{ cluster, name string }
+	var order []group
+	picked := make(map[group]*Broker)
+	for _, b := range s.Owners() {
+		g := group{b.Cluster, b.Name}
+		cur, seen := picked[g]
+		switch {
+		case !seen:
+			order = append(order, g)
+			picked[g] = b
+		case s.ClusterInfo != nil && s.ClusterInfo.BrokerAddrTable[b.Name].BrokerAddrs[0] == b.Address &&
+			s.ClusterInfo.BrokerAddrTable[cur.Name].BrokerAddrs[0] != cur.Address:
+			picked[g] = b
+		}
+		if seen && s.Logger != nil {
+			s.Logger.Warn("two masters in one broker group; reading one", "cluster", b.Cluster, "broker", b.Name,
+				"addresses", []string{cur.Address, b.Address})
+		}
+	}
+	out := make([]*Broker, 0, len(order))
+	for _, g := range order {
+		out = append(out, picked[g])
+	}
+	return out
 }
 
 // scrapeConcurrency is the fan-out bound of one collector in one scrape.

@@ -315,3 +315,41 @@ func TestTopicContextCancelled(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// Two nodes of one group claiming brokerId 0 (a deposed DLedger leader that
+// has not noticed yet) must not produce duplicate series: the one the
+// NameServer lists as master is read.
+func TestGroupOwnersSplitBrain(t *testing.T) {
+	f, s := topicFake(t)
+	f.topicConfig["127.0.0.1:30911"] = f.topicConfig["127.0.0.1:31911"]
+	for _, b := range s.Brokers {
+		if b.Address == "127.0.0.1:30911" {
+			b.ID = 0 // n0 still believes it leads; the NameServer lists n1 (31911) as 0
+		}
+	}
+	sortBrokers(s.Brokers)
+	owners := groupOwners(s)
+	var raft []string
+	for _, b := range owners {
+		if b.Name == "RaftNode00" {
+			raft = append(raft, b.Address)
+		}
+	}
+	if len(raft) != 1 || raft[0] != "127.0.0.1:31911" {
+		t.Errorf("RaftNode00 owners %v, want the NameServer's master only", raft)
+	}
+	if len(owners) != 3 {
+		t.Errorf("%d owners, want 3", len(owners))
+	}
+	// Without cluster info the first in scrape order wins, still one.
+	s.ClusterInfo = nil
+	if n := len(groupOwners(s)); n != 3 {
+		t.Errorf("%d owners without cluster info, want 3", n)
+	}
+	// n0 has no canned stats, so the Update fails; what matters is that the
+	// exposition gathers (no duplicate series) and one node was read.
+	_, _ = collectExposition(t, newTestTopic(t, Options{}), s)
+	if n := f.callCount("AllTopicConfig", "127.0.0.1:30911") + f.callCount("AllTopicConfig", "127.0.0.1:31911"); n != 1 {
+		t.Errorf("RaftNode00 read %d times", n)
+	}
+}
