@@ -198,6 +198,7 @@ func onlyCodes(prefix string, codes ...int) func(string, int) bool {
 
 // scrapeAdapter runs one Update as a prometheus.Collector, keeping its error.
 type scrapeAdapter struct {
+	ctx context.Context // nil = context.Background()
 	c   Collector
 	s   *Scrape
 	err error
@@ -206,7 +207,11 @@ type scrapeAdapter struct {
 func (a *scrapeAdapter) Describe(chan<- *prometheus.Desc) {}
 
 func (a *scrapeAdapter) Collect(ch chan<- prometheus.Metric) {
-	a.err = a.c.Update(context.Background(), a.s, ch)
+	ctx := a.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	a.err = a.c.Update(ctx, a.s, ch)
 }
 
 // resolveAt builds a scrape with the real Resolve at a fixed time.
@@ -221,7 +226,13 @@ func resolveAt(fc *fakeClient, t Targets, now time.Time) *Scrape {
 // duplicate series and inconsistent label sets.
 func series(t testing.TB, c Collector, s *Scrape) (map[string]float64, error) {
 	t.Helper()
-	a := &scrapeAdapter{c: c, s: s}
+	return seriesCtx(t, context.Background(), c, s)
+}
+
+// seriesCtx is series with the scrape's context.
+func seriesCtx(t testing.TB, ctx context.Context, c Collector, s *Scrape) (map[string]float64, error) {
+	t.Helper()
+	a := &scrapeAdapter{ctx: ctx, c: c, s: s}
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(a)
 	mfs, err := reg.Gather()
@@ -531,7 +542,7 @@ var failoverSteps = func() []failoverStep {
 // wantDLedger is the complete dledger output expected from an exporter that
 // sees the nodes in view (cluster mode: the NameServer's list; a sidecar:
 // its own node while it answers).
-func (st failoverStep) wantDLedger(view []string) map[string]float64 {
+func (st failoverStep) wantDLedger(view []string, addrs map[string]string) map[string]float64 {
 	want := map[string]float64{}
 	if len(view) == 0 {
 		return want
@@ -543,7 +554,7 @@ func (st failoverStep) wantDLedger(view []string) map[string]float64 {
 	want[sk("rocketmq_dledger_group_has_leader", g...)] = boolValue(st.leader)
 	want[sk("rocketmq_dledger_leader_changes_total", g...)] = st.changes
 	for _, n := range view {
-		node := []string{"cluster", raftCluster, "broker", raftGroup, "address", raftNodes[n], "dledger_group", raftGroup}
+		node := []string{"cluster", raftCluster, "broker", raftGroup, "address", addrs[n], "dledger_group", raftGroup}
 		for _, r := range []string{"leader", "follower", "candidate"} {
 			want[sk("rocketmq_dledger_role", append(slices.Clone(node), "self_id", n, "role", r)...)] = boolValue(st.roles[n] == r)
 		}
@@ -553,14 +564,14 @@ func (st failoverStep) wantDLedger(view []string) map[string]float64 {
 }
 
 // wantHACluster is the complete ha output of a cluster-mode exporter.
-func (st failoverStep) wantHACluster() map[string]float64 {
+func (st failoverStep) wantHACluster(addrs map[string]string) map[string]float64 {
 	g := []string{"cluster", raftCluster, "broker", raftGroup}
 	want := map[string]float64{
 		sk("rocketmq_ha_group_master_present", g...): st.master,
 		sk("rocketmq_ha_group_slaves", g...):         st.slaves,
 	}
 	for n, lag := range st.lag {
-		want[sk("rocketmq_ha_replication_lag_bytes", append(slices.Clone(g), "address", raftNodes[n])...)] = lag
+		want[sk("rocketmq_ha_replication_lag_bytes", append(slices.Clone(g), "address", addrs[n])...)] = lag
 	}
 	return want
 }
@@ -594,14 +605,14 @@ func TestDLedgerFailoverTimeline(t *testing.T) {
 			if err != nil {
 				t.Errorf("cluster dledger: unexpected error %v", err)
 			}
-			if d := diffSeries(got, st.wantDLedger(st.inNS)); d != "" {
+			if d := diffSeries(got, st.wantDLedger(st.inNS, raftNodes)); d != "" {
 				t.Errorf("cluster dledger:\n%s", d)
 			}
 			got, err = series(t, clusterHA, s)
 			if err != nil {
 				t.Errorf("cluster ha: unexpected error %v", err)
 			}
-			if d := diffSeries(got, st.wantHACluster()); d != "" {
+			if d := diffSeries(got, st.wantHACluster(raftNodes)); d != "" {
 				t.Errorf("cluster ha:\n%s", d)
 			}
 
@@ -615,7 +626,7 @@ func TestDLedgerFailoverTimeline(t *testing.T) {
 				if err != nil {
 					t.Errorf("sidecar %s dledger: unexpected error %v", n, err)
 				}
-				if d := diffSeries(got, st.wantDLedger(view)); d != "" {
+				if d := diffSeries(got, st.wantDLedger(view, raftNodes)); d != "" {
 					t.Errorf("sidecar %s dledger:\n%s", n, d)
 				}
 				// A 4.9 sidecar has no HA view of its own: no group series,
