@@ -1,0 +1,29 @@
+// Package rmqsim is a simulated RocketMQ deployment for tests, benchmarks
+// and demos: NameServers, brokers (master/slave, DLedger with its DLedger
+// port, 5.0 controller mode with a controller) speaking the real remoting
+// protocol on 127.0.0.1.
+//
+// Answers imitate the recorded 4.9.7 and 5.0.0 servers (see
+// ../../../shared/fixtures, copied into testdata/ for the shape test): the
+// same request codes, response codes and remarks, and bodies in fastjson's
+// form — bare integer map keys, MessageQueue objects as map keys, sorted
+// bean members, Java-style doubles — built from a live model of topics,
+// queues, store timestamps and consumer offsets that tests mutate (Produce,
+// Consume, SetOnline, …).
+//
+// Failover follows the recorded timelines with shortened durations (Timing):
+// a killed node vanishes from the NameServers at once; in a DLedger group
+// the survivors name the dead leader for StaleLeaderWindow, then elect the
+// next live node (term + 1), whose broker becomes brokerId 0 / SYNC_MASTER
+// and re-registers RoleChangeDelay later; a restarted node rejoins as a
+// follower (brokerId selfId+1) after RegisterDelay. In controller mode the
+// controller elects the first live in-sync slave after ControllerElection
+// (masterEpoch + 1), the in-sync set shrinks to the new master and grows
+// back as slaves reconnect. With Timing.Manual nothing happens on its own
+// and tests step through the timeline with Elect, Promote, RegisterNow and
+// SyncNow.
+//
+// Faults (slow answers, silence, resets in the middle of a frame, garbage,
+// oversized length prefixes, error codes) can be injected per node or
+// NameServer at runtime, optionally for one request code.
+package rmqsim
