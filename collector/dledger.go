@@ -107,7 +107,7 @@ func (v *dledgerPeerView) answered() bool { return v != nil && v.err == nil }
 // dledgerConfig extracts the DLedger settings of a broker; ok is false for
 // brokers not running DLedger.
 func dledgerConfig(cfg rocketmq.BrokerConfig) (group, selfID string, peers map[string]string, ok bool, err error) {
-	if !strings.EqualFold(strings.TrimSpace(cfg["enableDLegerCommitLog"]), "true") {
+	if !dledgerEnabled(cfg) {
 		return "", "", nil, false, nil
 	}
 	group = strings.TrimSpace(cfg["dLegerGroup"])
@@ -123,6 +123,12 @@ func dledgerConfig(cfg rocketmq.BrokerConfig) (group, selfID string, peers map[s
 		return "", "", nil, true, fmt.Errorf("dLegerSelfId %q is not in dLegerPeers %q", selfID, cfg["dLegerPeers"])
 	}
 	return group, selfID, peers, true, nil
+}
+
+// dledgerEnabled reports whether the broker runs a DLedger commitlog
+// (Java's Boolean.parseBoolean: case-insensitive "true").
+func dledgerEnabled(cfg rocketmq.BrokerConfig) bool {
+	return strings.EqualFold(strings.TrimSpace(cfg["enableDLegerCommitLog"]), "true")
 }
 
 // parseDLedgerPeers parses "n0-host:port;n1-host:port;…". DLedger itself

@@ -86,7 +86,7 @@ func haRole(b *Broker) string {
 	case b.ID > 0:
 		return "slave"
 	}
-	if _, _, _, dledger, _ := dledgerConfig(b.Config); dledger {
+	if dledgerEnabled(b.Config) {
 		return ""
 	}
 	switch b.Role {
