@@ -2,14 +2,20 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
+
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq/rmqsim"
 )
 
 const (
@@ -757,6 +763,435 @@ func callsOf(f *fakeClient, method string) []string {
 	for _, c := range f.calledWith() {
 		if strings.HasPrefix(c, method+"|") {
 			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// ---- against the simulated cluster, over the real protocol ----
+
+// simClock is the simulated cluster's clock and the scrapes' Now.
+type simClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *simClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *simClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// countingClient counts the requests of a real client by method and
+// address, like the fake does.
+type countingClient struct {
+	Client
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingClient) count(method, addr string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.calls == nil {
+		c.calls = map[string]int{}
+	}
+	c.calls[method+"|"+addr]++
+}
+
+func (c *countingClient) get(method, addr string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.calls[method+"|"+addr]
+}
+
+func (c *countingClient) total(method string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for k, v := range c.calls {
+		if strings.HasPrefix(k, method+"|") {
+			n += v
+		}
+	}
+	return n
+}
+
+func (c *countingClient) BrokerConsumeStats(ctx context.Context, addr string) (*rocketmq.ConsumeStatsList, error) {
+	c.count("BrokerConsumeStats", addr)
+	return c.Client.BrokerConsumeStats(ctx, addr)
+}
+
+func (c *countingClient) ConsumeTimeSpan(ctx context.Context, addr, topic, group string) ([]rocketmq.QueueTimeSpan, error) {
+	c.count("ConsumeTimeSpan", addr)
+	return c.Client.ConsumeTimeSpan(ctx, addr, topic, group)
+}
+
+func (c *countingClient) AllTopicConfig(ctx context.Context, addr string) (*rocketmq.TopicConfigWrapper, error) {
+	c.count("AllTopicConfig", addr)
+	return c.Client.AllTopicConfig(ctx, addr)
+}
+
+// startLagSim starts a simulated cluster and a real client; both are closed,
+// and goroutine leaks checked, when the test ends.
+func startLagSim(t *testing.T, spec rmqsim.Spec) (*rmqsim.Cluster, *countingClient) {
+	t.Helper()
+	leaks := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, leaks) })
+	sim, err := rmqsim.Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := rocketmq.NewClient(rocketmq.ClientOptions{DialTimeout: time.Second})
+	t.Cleanup(func() {
+		_ = client.Close()
+		sim.Close()
+	})
+	return sim, &countingClient{Client: rocketmq.NewAdmin(client)}
+}
+
+// simScrape resolves the targets like the exporter does and runs the
+// collectors, at the simulated clock's time. It returns the samples by
+// "name{labels}" and the collectors' errors.
+func simScrape(t *testing.T, client Client, targets Targets, now time.Time, cs ...Collector) (map[string]float64, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	s := Resolve(ctx, client, targets, nil)
+	s.Now = now
+	out := map[string]float64{}
+	var errs []error
+	for _, c := range cs {
+		u := &updateAdapter{c: c, s: s, ctx: ctx}
+		for k, v := range parseSamples(t, exposition(t, u)) {
+			out[k] = v
+		}
+		if u.err != nil {
+			errs = append(errs, u.err)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// parseSamples maps each sample line of an exposition to its value.
+func parseSamples(t *testing.T, text string) map[string]float64 {
+	t.Helper()
+	out := map[string]float64{}
+	for _, l := range strings.Split(text, "\n") {
+		if l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(l, ' ')
+		v, err := strconv.ParseFloat(l[i+1:], 64)
+		if err != nil {
+			t.Fatalf("sample %q: %v", l, err)
+		}
+		out[l[:i]] = v
+	}
+	return out
+}
+
+// sumWhere adds the samples of name whose labels contain every label pair.
+func sumWhere(samples map[string]float64, name string, labels ...string) (float64, int) {
+	var sum float64
+	n := 0
+next:
+	for k, v := range samples {
+		if !strings.HasPrefix(k, name+"{") {
+			continue
+		}
+		for i := 0; i+1 < len(labels); i += 2 {
+			if !strings.Contains(k, fmt.Sprintf("%s=%q", labels[i], labels[i+1])) {
+				continue next
+			}
+		}
+		sum += v
+		n++
+	}
+	return sum, n
+}
+
+func mustSim(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// One exporter in cluster mode against three clusters behind one NameServer
+// (master/slave, single master, DLedger): every group is reported once, by
+// its master, with its own cluster label; lag in messages and seconds, retry,
+// DLQ, broadcasting, offline and stalled groups, and QUERY_CONSUME_TIME_SPAN
+// only when an offset moved.
+func TestConsumerSimulatedClusterMode(t *testing.T) {
+	clk := &simClock{now: time.UnixMilli(1795255000000)}
+	t0 := clk.Now()
+	sim, client := startLagSim(t, rmqsim.Spec{
+		Version: rmqsim.V4_9_7,
+		Groups: []rmqsim.GroupSpec{
+			{Cluster: "DefaultCluster", Name: "broker-a", Mode: rmqsim.MasterSlave, Replicas: 2},
+			{Cluster: "SecondCluster", Name: "broker-b", Mode: rmqsim.MasterSlave},
+			{Cluster: "RaftCluster", Name: "RaftNode00", Mode: rmqsim.DLedger, Replicas: 3, Leader: 1},
+		},
+		Clock:  clk.Now,
+		Timing: rmqsim.Timing{Manual: true},
+	})
+	mustSim(t, sim.CreateTopic("broker-a", "TopicA", 4))
+	mustSim(t, sim.CreateTopic("broker-b", "TopicB", 2))
+	mustSim(t, sim.CreateTopic("RaftNode00", "TopicRaft", 4))
+	sim.CreateConsumerGroup("GroupA", false)
+	sim.CreateConsumerGroup("GroupOnline", false)
+	sim.CreateConsumerGroup("GroupBroadcast", true)
+	sim.CreateConsumerGroup("GroupRaft", false)
+	mustSim(t, sim.Subscribe("GroupA", "TopicA"))
+	mustSim(t, sim.Subscribe("GroupOnline", "TopicB"))
+	mustSim(t, sim.Subscribe("GroupBroadcast", "TopicA"))
+	mustSim(t, sim.Subscribe("GroupRaft", "TopicRaft"))
+
+	_, err := sim.Produce("TopicA", 100) // 25 per queue at t0
+	mustSim(t, err)
+	clk.Advance(60 * time.Second)
+	_, err = sim.Produce("TopicA", 300)
+	mustSim(t, err)
+	_, err = sim.Produce("TopicB", 50)
+	mustSim(t, err)
+	_, err = sim.Produce("TopicRaft", 40)
+	mustSim(t, err)
+	_, err = sim.Consume("GroupA", "TopicA", 96) // offset 24 on every queue: next message stored at t0
+	mustSim(t, err)
+	_, err = sim.Consume("GroupOnline", "TopicB", 20)
+	mustSim(t, err)
+	_, err = sim.Consume("GroupRaft", "TopicRaft", -1)
+	mustSim(t, err)
+	sim.SetOnline("GroupOnline", 2)
+	sim.SetOnline("GroupBroadcast", 3)
+	sim.SetOnline("GroupRaft", 1)
+	mustSim(t, sim.SendToRetry("GroupA", 3))
+	mustSim(t, sim.SendToDLQ("GroupA", 2))
+	clk.Advance(40 * time.Second)
+
+	targets := Targets{Mode: ModeCluster, NameServers: sim.NameServerAddrs(), Concurrency: 4}
+	consumer := newTestConsumer(t, Options{LagSeconds: true})
+	topic, cluster := newTestTopic(t, Options{}), newTestCluster(t)
+	got, err := simScrape(t, client, targets, clk.Now(), consumer, topic, cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	want := map[string]float64{
+		`rocketmq_consumer_group_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"}`:                                                304,
+		`rocketmq_consumer_group_consumed_messages_total{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"}`:                                     96,
+		`rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"}`:                                                 100,
+		`rocketmq_consumer_group_consumers{broker="broker-a",cluster="DefaultCluster",group="GroupA"}`:                                                                  0,
+		`rocketmq_consumer_group_status{broker="broker-a",cluster="DefaultCluster",group="GroupA",status="stopped"}`:                                                    1,
+		`rocketmq_consumer_group_lag_messages{broker="broker-b",cluster="SecondCluster",group="GroupOnline",topic="TopicB"}`:                                            30,
+		`rocketmq_consumer_group_consumers{broker="broker-b",cluster="SecondCluster",group="GroupOnline"}`:                                                              2,
+		`rocketmq_consumer_group_info{broker="broker-b",cluster="SecondCluster",consume_type="CONSUME_PASSIVELY",group="GroupOnline",message_model="CLUSTERING"}`:       1,
+		`rocketmq_consumer_group_info{broker="broker-a",cluster="DefaultCluster",consume_type="CONSUME_PASSIVELY",group="GroupBroadcast",message_model="BROADCASTING"}`: 1,
+		`rocketmq_consumer_group_lag_messages{broker="RaftNode00",cluster="RaftCluster",group="GroupRaft",topic="TopicRaft"}`:                                           0,
+		`rocketmq_consumer_group_lag_seconds{broker="RaftNode00",cluster="RaftCluster",group="GroupRaft",topic="TopicRaft"}`:                                            0,
+		`rocketmq_consumer_group_status{broker="RaftNode00",cluster="RaftCluster",group="GroupRaft",status="ok"}`:                                                       1,
+		`rocketmq_topic_messages_total{broker="broker-a",cluster="DefaultCluster",topic="TopicA",type="normal"}`:                                                        400,
+		`rocketmq_cluster_broker_group_members{broker="broker-a",cluster="DefaultCluster"}`:                                                                             2,
+		`rocketmq_cluster_broker_group_members{broker="RaftNode00",cluster="RaftCluster"}`:                                                                              3,
+		`rocketmq_cluster_broker_group_masters{broker="broker-b",cluster="SecondCluster"}`:                                                                              1,
+	}
+	for k, v := range want {
+		if g, ok := got[k]; !ok || g != v {
+			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
+		}
+	}
+	// Retry and DLQ messages spread over every broker group hosting them.
+	if sum, _ := sumWhere(got, "rocketmq_consumer_group_retry_lag_messages", "group", "GroupA"); sum != 3 {
+		t.Errorf("retry lag of GroupA over brokers = %v, want 3", sum)
+	}
+	if sum, n := sumWhere(got, "rocketmq_consumer_group_dlq_messages", "group", "GroupA"); sum != 2 || n != 3 {
+		t.Errorf("DLQ of GroupA = %v over %d brokers, want 2 over 3", sum, n)
+	}
+	// Broadcasting: no lag series at all.
+	if _, n := sumWhere(got, "rocketmq_consumer_group_lag_messages", "group", "GroupBroadcast"); n != 0 {
+		t.Errorf("broadcasting group has %d lag series", n)
+	}
+	// Each group's series once, labelled with its own cluster.
+	for k := range got {
+		if strings.Contains(k, `broker="broker-a"`) && !strings.Contains(k, `cluster="DefaultCluster"`) ||
+			strings.Contains(k, `broker="broker-b"`) && !strings.Contains(k, `cluster="SecondCluster"`) ||
+			strings.Contains(k, `broker="RaftNode00"`) && !strings.Contains(k, `cluster="RaftCluster"`) {
+			t.Errorf("wrong cluster label: %s", k)
+		}
+	}
+	// Masters read once, slaves and followers never.
+	for _, n := range sim.Nodes() {
+		want := 0
+		if n.IsMaster() {
+			want = 1
+		}
+		if c := client.get("BrokerConsumeStats", n.Addr()); c != want {
+			t.Errorf("%s/%s (master %v): %d bulk requests, want %d", n.BrokerName(), n.SelfID(), n.IsMaster(), c, want)
+		}
+	}
+	if n := client.total("ConsumeTimeSpan"); n != 2 {
+		t.Errorf("%d time span requests, want 2 (GroupA/TopicA and GroupOnline/TopicB)", n)
+	}
+
+	// Nothing moves: no time span request, ages grow with the clock, the
+	// online group that does not consume is stalled.
+	clk.Advance(30 * time.Second)
+	got, err = simScrape(t, client, targets, clk.Now(), consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := client.total("ConsumeTimeSpan"); n != 2 {
+		t.Errorf("%d time span requests after a scrape with no movement, want still 2", n)
+	}
+	if g := got[`rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"}`]; g != 130 {
+		t.Errorf("GroupA lag seconds %v, want 130", g)
+	}
+	if g := got[`rocketmq_consumer_group_status{broker="broker-b",cluster="SecondCluster",group="GroupOnline",status="stalled"}`]; g != 1 {
+		t.Errorf("GroupOnline not stalled: %v", sortedStrings(keysWith(got, "GroupOnline")))
+	}
+
+	// GroupA consumes the last message of the first batch on every queue:
+	// exactly one new request, and the age follows the next message, stored
+	// 60s after t0.
+	_, err = sim.Consume("GroupA", "TopicA", 4)
+	mustSim(t, err)
+	clk.Advance(30 * time.Second)
+	got, err = simScrape(t, client, targets, clk.Now(), consumer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := client.total("ConsumeTimeSpan"); n != 3 {
+		t.Errorf("%d time span requests after GroupA moved, want 3", n)
+	}
+	if g, w := got[`rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"}`], clk.Now().Sub(t0.Add(time.Minute)).Seconds(); g != w {
+		t.Errorf("GroupA lag seconds %v, want %v", g, w)
+	}
+}
+
+// Three sidecars next to the three nodes of a DLedger group, and one
+// cluster-mode exporter, through a failover: exactly the leader's sidecar
+// reports the group's lag before, nobody during the election, exactly the new
+// leader's after, under the same labels; the cluster exporter reports it once
+// whenever there is a master.
+func TestConsumerSimulatedDLedgerFailover(t *testing.T) {
+	const group = "RaftNode00"
+	clk := &simClock{now: time.UnixMilli(1795255000000)}
+	sim, client := startLagSim(t, rmqsim.Spec{
+		Version: rmqsim.V4_9_7,
+		Groups: []rmqsim.GroupSpec{
+			{Cluster: "RaftCluster", Name: group, Mode: rmqsim.DLedger, Replicas: 3, Leader: 1},
+			{Cluster: "MSCluster", Name: "broker-b", Mode: rmqsim.MasterSlave, Replicas: 2},
+		},
+		Clock:  clk.Now,
+		Timing: rmqsim.Timing{Manual: true},
+	})
+	mustSim(t, sim.CreateTopic(group, "TopicRaft", 4))
+	mustSim(t, sim.CreateTopic("broker-b", "TopicMS", 4))
+	sim.CreateConsumerGroup("GroupRaft", false)
+	mustSim(t, sim.Subscribe("GroupRaft", "TopicRaft"))
+	mustSim(t, sim.Subscribe("GroupRaft", "TopicMS"))
+	_, err := sim.Produce("TopicRaft", 100)
+	mustSim(t, err)
+	_, err = sim.Produce("TopicMS", 80)
+	mustSim(t, err)
+	_, err = sim.Consume("GroupRaft", "TopicRaft", 40)
+	mustSim(t, err)
+	clk.Advance(time.Minute)
+
+	nodes := map[string]*rmqsim.Node{}
+	for _, n := range sim.Nodes() {
+		nodes[n.BrokerName()+"/"+n.SelfID()] = n
+	}
+	type exporter struct {
+		name     string
+		targets  Targets
+		consumer Collector
+	}
+	var exporters []*exporter
+	for _, n := range sim.Nodes() {
+		exporters = append(exporters, &exporter{n.BrokerName() + "/" + n.SelfID(), Targets{Mode: ModeSidecar, Brokers: []string{n.Addr()}}, newTestConsumer(t, Options{LagSeconds: true})})
+	}
+	clusterExp := &exporter{"cluster", Targets{Mode: ModeCluster, NameServers: sim.NameServerAddrs()}, newTestConsumer(t, Options{LagSeconds: true})}
+
+	const raftLag = `rocketmq_consumer_group_lag_messages{broker="RaftNode00",cluster="RaftCluster",group="GroupRaft",topic="TopicRaft"}`
+	const msLag = `rocketmq_consumer_group_lag_messages{broker="broker-b",cluster="MSCluster",group="GroupRaft",topic="TopicMS"}`
+	check := func(t *testing.T, wantRaft, wantMS string) {
+		t.Helper()
+		clk.Advance(15 * time.Second)
+		var raftBy, msBy []string
+		for _, e := range exporters {
+			got, err := simScrape(t, client, e.targets, clk.Now(), e.consumer)
+			if err != nil {
+				// Only the dead node's sidecar has nothing to read; the
+				// collector itself must not fail.
+				t.Errorf("%s: %v", e.name, err)
+			}
+			if v, ok := got[raftLag]; ok {
+				raftBy = append(raftBy, e.name)
+				if v != 60 {
+					t.Errorf("%s: RaftNode00 lag %v, want 60", e.name, v)
+				}
+			}
+			if v, ok := got[msLag]; ok {
+				msBy = append(msBy, e.name)
+				if v != 80 {
+					t.Errorf("%s: broker-b lag %v, want 80", e.name, v)
+				}
+			}
+		}
+		if strings.Join(raftBy, ",") != wantRaft {
+			t.Errorf("RaftNode00 lag reported by sidecars [%s], want [%s]", strings.Join(raftBy, ","), wantRaft)
+		}
+		if strings.Join(msBy, ",") != wantMS {
+			t.Errorf("broker-b lag reported by sidecars [%s], want [%s]", strings.Join(msBy, ","), wantMS)
+		}
+		got, err := simScrape(t, client, clusterExp.targets, clk.Now(), clusterExp.consumer)
+		if err != nil {
+			t.Errorf("cluster mode: %v", err)
+		}
+		_, n := sumWhere(got, "rocketmq_consumer_group_lag_messages", "broker", group)
+		if want := min(1, len(raftBy)); n != want {
+			t.Errorf("cluster mode: %d RaftNode00 lag series, want %d", n, want)
+		}
+		if _, n := sumWhere(got, "rocketmq_consumer_group_lag_messages", "broker", "broker-b"); n != 1 {
+			t.Errorf("cluster mode: %d broker-b lag series, want 1", n)
+		}
+	}
+
+	t.Run("before", func(t *testing.T) { check(t, "RaftNode00/n1", "broker-b/n0") })
+	t.Run("leader killed", func(t *testing.T) {
+		if n, err := sim.KillLeader(group); err != nil || n.SelfID() != "n1" {
+			t.Fatalf("KillLeader: %v, %v", n, err)
+		}
+		check(t, "", "broker-b/n0")
+	})
+	t.Run("elected, not yet promoted", func(t *testing.T) {
+		mustSim(t, sim.Elect(group, "n2"))
+		check(t, "", "broker-b/n0")
+	})
+	t.Run("promoted", func(t *testing.T) {
+		mustSim(t, sim.Promote(group))
+		check(t, "RaftNode00/n2", "broker-b/n0")
+	})
+	t.Run("old leader rejoined as follower", func(t *testing.T) {
+		mustSim(t, nodes["RaftNode00/n1"].Restart())
+		sim.RegisterNow(nodes["RaftNode00/n1"])
+		check(t, "RaftNode00/n2", "broker-b/n0")
+	})
+}
+
+func keysWith(m map[string]float64, substr string) []string {
+	var out []string
+	for k := range m {
+		if strings.Contains(k, substr) {
+			out = append(out, k)
 		}
 	}
 	return out
