@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -861,22 +863,71 @@ func startLagSim(t *testing.T, spec rmqsim.Spec) (*rmqsim.Cluster, *countingClie
 // "name{labels}" and the collectors' errors.
 func simScrape(t *testing.T, client Client, targets Targets, now time.Time, cs ...Collector) (map[string]float64, error) {
 	t.Helper()
+	text, err := simScrapeText(t, client, targets, now, cs...)
+	return parseSamples(t, text), err
+}
+
+// simScrapeText is simScrape's exposition text.
+func simScrapeText(t *testing.T, client Client, targets Targets, now time.Time, cs ...Collector) (string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	s := Resolve(ctx, client, targets, nil)
 	s.Now = now
-	out := map[string]float64{}
+	var text strings.Builder
 	var errs []error
 	for _, c := range cs {
 		u := &updateAdapter{c: c, s: s, ctx: ctx}
-		for k, v := range parseSamples(t, exposition(t, u)) {
-			out[k] = v
-		}
+		text.WriteString(exposition(t, u))
 		if u.err != nil {
 			errs = append(errs, u.err)
 		}
 	}
-	return out, errors.Join(errs...)
+	return text.String(), errors.Join(errs...)
+}
+
+// compareGoldenText compares an exposition with testdata/<file>, or rewrites
+// the file with -update.
+func compareGoldenText(t *testing.T, text, file string) {
+	t.Helper()
+	path := filepath.Join("testdata", file)
+	if wantGoldenUpdate() {
+		if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run the test with -update to create it)", err)
+	}
+	if string(want) != text {
+		t.Errorf("%s differs:\n%s", file, lineDiff(string(want), text))
+	}
+}
+
+// lineDiff lists the lines only in want (-) and only in got (+).
+func lineDiff(want, got string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	w, g := in(want), in(got)
+	var out []string
+	for l := range w {
+		if !g[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for l := range g {
+		if !w[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(sortedStrings(out), "\n")
 }
 
 // parseSamples maps each sample line of an exposition to its value.
@@ -979,10 +1030,15 @@ func TestConsumerSimulatedClusterMode(t *testing.T) {
 	targets := Targets{Mode: ModeCluster, NameServers: sim.NameServerAddrs(), Concurrency: 4}
 	consumer := newTestConsumer(t, Options{LagSeconds: true})
 	topic, cluster := newTestTopic(t, Options{}), newTestCluster(t)
-	got, err := simScrape(t, client, targets, clk.Now(), consumer, topic, cluster)
+	text, err := simScrapeText(t, client, targets, clk.Now(), consumer, topic, cluster)
 	if err != nil {
 		t.Fatal(err)
 	}
+	got := parseSamples(t, text)
+	// Topic and consumer series carry no node address, so they are stable
+	// across runs (the simulated ports are not); the cluster series are
+	// checked one by one below.
+	compareGoldenText(t, grepPrefix(text, "rocketmq_consumer_", "rocketmq_topic_"), "consumer/simulated-cluster-mode.prom")
 
 	want := map[string]float64{
 		`rocketmq_consumer_group_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"}`:                                                304,
@@ -1122,19 +1178,25 @@ func TestConsumerSimulatedDLedgerFailover(t *testing.T) {
 
 	const raftLag = `rocketmq_consumer_group_lag_messages{broker="RaftNode00",cluster="RaftCluster",group="GroupRaft",topic="TopicRaft"}`
 	const msLag = `rocketmq_consumer_group_lag_messages{broker="broker-b",cluster="MSCluster",group="GroupRaft",topic="TopicMS"}`
-	check := func(t *testing.T, wantRaft, wantMS string) {
+	// golden, when set, is compared with the output of the sidecar that
+	// reports RaftNode00.
+	check := func(t *testing.T, wantRaft, wantMS, golden string) {
 		t.Helper()
 		clk.Advance(15 * time.Second)
 		var raftBy, msBy []string
 		for _, e := range exporters {
-			got, err := simScrape(t, client, e.targets, clk.Now(), e.consumer)
+			text, err := simScrapeText(t, client, e.targets, clk.Now(), e.consumer)
 			if err != nil {
 				// Only the dead node's sidecar has nothing to read; the
 				// collector itself must not fail.
 				t.Errorf("%s: %v", e.name, err)
 			}
+			got := parseSamples(t, text)
 			if v, ok := got[raftLag]; ok {
 				raftBy = append(raftBy, e.name)
+				if golden != "" {
+					compareGoldenText(t, text, golden)
+				}
 				if v != 60 {
 					t.Errorf("%s: RaftNode00 lag %v, want 60", e.name, v)
 				}
@@ -1165,25 +1227,25 @@ func TestConsumerSimulatedDLedgerFailover(t *testing.T) {
 		}
 	}
 
-	t.Run("before", func(t *testing.T) { check(t, "RaftNode00/n1", "broker-b/n0") })
+	t.Run("before", func(t *testing.T) { check(t, "RaftNode00/n1", "broker-b/n0", "consumer/simulated-dledger-before.prom") })
 	t.Run("leader killed", func(t *testing.T) {
 		if n, err := sim.KillLeader(group); err != nil || n.SelfID() != "n1" {
 			t.Fatalf("KillLeader: %v, %v", n, err)
 		}
-		check(t, "", "broker-b/n0")
+		check(t, "", "broker-b/n0", "")
 	})
 	t.Run("elected, not yet promoted", func(t *testing.T) {
 		mustSim(t, sim.Elect(group, "n2"))
-		check(t, "", "broker-b/n0")
+		check(t, "", "broker-b/n0", "")
 	})
 	t.Run("promoted", func(t *testing.T) {
 		mustSim(t, sim.Promote(group))
-		check(t, "RaftNode00/n2", "broker-b/n0")
+		check(t, "RaftNode00/n2", "broker-b/n0", "consumer/simulated-dledger-after.prom")
 	})
 	t.Run("old leader rejoined as follower", func(t *testing.T) {
 		mustSim(t, nodes["RaftNode00/n1"].Restart())
 		sim.RegisterNow(nodes["RaftNode00/n1"])
-		check(t, "RaftNode00/n2", "broker-b/n0")
+		check(t, "RaftNode00/n2", "broker-b/n0", "")
 	})
 }
 
@@ -1195,4 +1257,20 @@ func keysWith(m map[string]float64, substr string) []string {
 		}
 	}
 	return out
+}
+
+// grepPrefix keeps the lines (comments included) about metrics whose name
+// starts with one of the prefixes.
+func grepPrefix(text string, prefixes ...string) string {
+	var out strings.Builder
+	for _, l := range strings.SplitAfter(text, "\n") {
+		name := strings.TrimPrefix(strings.TrimPrefix(l, "# HELP "), "# TYPE ")
+		for _, p := range prefixes {
+			if strings.HasPrefix(name, p) {
+				out.WriteString(l)
+				break
+			}
+		}
+	}
+	return out.String()
 }
