@@ -25,6 +25,9 @@ type clusterCollector struct {
 }
 
 func newClusterCollector(_ Options, logger *slog.Logger) (Collector, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	name := func(n string) string { return prometheus.BuildFQName(Namespace, "cluster", n) }
 	groupLabels := []string{"cluster", "broker"}
 	return &clusterCollector{
@@ -108,6 +111,7 @@ func (c *clusterCollector) topicCount(ctx context.Context, s *Scrape, ch chan<- 
 		if err != nil {
 			var re *rocketmq.ResponseError
 			if errors.As(err, &re) && re.Code == rocketmq.ResponseSystemError && strings.Contains(re.Remark, "disable") {
+				c.logger.Debug("NameServer has the topic list disabled", "namesrv", ns.Addr)
 				return nil
 			}
 			return fmt.Errorf("namesrv %s: topic list: %w", ns.Addr, err)

@@ -53,6 +53,9 @@ type consumerCollector struct {
 }
 
 func newConsumerCollector(o Options, logger *slog.Logger) (Collector, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	name := func(n string) string { return prometheus.BuildFQName(Namespace, "consumer", n) }
 	gl := []string{"cluster", "broker", "group", "topic"}
 	grp := []string{"cluster", "broker", "group"}
@@ -226,7 +229,8 @@ func (c *consumerCollector) Update(ctx context.Context, s *Scrape, ch chan<- pro
 		st, err := s.Client.ConsumeStats(ctx, j.cb.b.Addr, j.group, "")
 		switch {
 		case rocketmq.IsCode(err, rocketmq.ResponseSubscriptionGroupAbsent):
-			return // deleted since the group list was read
+			c.logger.Debug("consumer group vanished during the scrape", "broker", j.cb.b.Addr, "group", j.group)
+			return
 		case err != nil:
 			fail(fmt.Errorf("broker %s: group %q consume stats: %w", j.cb.b.Addr, j.group, err))
 			return
@@ -272,6 +276,7 @@ func (c *consumerCollector) Update(ctx context.Context, s *Scrape, ch chan<- pro
 		st, err := s.Client.TopicStats(ctx, j.cb.b.Addr, dlqTopic(j.group))
 		switch {
 		case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
+			c.logger.Debug("DLQ topic vanished during the scrape", "broker", j.cb.b.Addr, "group", j.group)
 			return
 		case err != nil:
 			fail(fmt.Errorf("broker %s: topic %q stats: %w", j.cb.b.Addr, dlqTopic(j.group), err))
@@ -314,6 +319,7 @@ func (c *consumerCollector) Update(ctx context.Context, s *Scrape, ch chan<- pro
 			})
 			switch {
 			case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
+				c.logger.Debug("topic vanished during the scrape", "broker", addr, "topic", j.t.topic)
 			case err != nil:
 				fail(fmt.Errorf("broker %s: group %q topic %q consume time span: %w", addr, j.g.name, j.t.topic, err))
 			default:

@@ -35,6 +35,9 @@ type topicCollector struct {
 }
 
 func newTopicCollector(o Options, logger *slog.Logger) (Collector, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	name := func(n string) string { return prometheus.BuildFQName(Namespace, "topic", n) }
 	queueLabels := append(append([]string(nil), topicLabels...), "queue_id")
 	return &topicCollector{
@@ -114,6 +117,7 @@ func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- promet
 			switch {
 			case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
 				// Deleted between the two requests: nothing to report.
+				c.logger.Debug("topic vanished during the scrape", "broker", j.b.Addr, "topic", j.topic)
 				return nil
 			case err != nil:
 				fail(fmt.Errorf("broker %s: topic %q stats: %w", j.b.Addr, j.topic, err))
