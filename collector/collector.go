@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"regexp"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -210,6 +211,42 @@ type Scrape struct {
 	ClusterInfo *rocketmq.ClusterInfo
 	// Concurrency bounds per-collector fan-out.
 	Concurrency int
+
+	// memo holds the answers several collectors need from the same broker in
+	// one scrape (runtime info, topic config), so each is asked once.
+	memo sync.Map
+}
+
+type memoEntry struct {
+	once sync.Once
+	v    any
+	err  error
+}
+
+// memoize runs fn once per key and scrape; concurrent callers wait for the
+// first one and share its answer (or error).
+func memoize[T any](s *Scrape, key string, fn func() (T, error)) (T, error) {
+	e, _ := s.memo.LoadOrStore(key, &memoEntry{})
+	m := e.(*memoEntry)
+	m.once.Do(func() { m.v, m.err = fn() })
+	v, _ := m.v.(T)
+	return v, m.err
+}
+
+// RuntimeInfo returns b's GET_BROKER_RUNTIME_INFO answer, read once per scrape
+// however many collectors ask (broker statistics and replication lag).
+func (s *Scrape) RuntimeInfo(ctx context.Context, b *Broker) (rocketmq.RuntimeInfo, error) {
+	return memoize(s, "runtime\x00"+b.Addr, func() (rocketmq.RuntimeInfo, error) {
+		return s.Client.BrokerRuntimeInfo(ctx, b.Addr)
+	})
+}
+
+// TopicConfig returns b's GET_ALL_TOPIC_CONFIG answer, read once per scrape
+// (topic and consumer collectors both need the topic list).
+func (s *Scrape) TopicConfig(ctx context.Context, b *Broker) (*rocketmq.TopicConfigWrapper, error) {
+	return memoize(s, "topicconfig\x00"+b.Addr, func() (*rocketmq.TopicConfigWrapper, error) {
+		return s.Client.AllTopicConfig(ctx, b.Addr)
+	})
 }
 
 // Owners returns the brokers whose topic and consumer data this scrape
