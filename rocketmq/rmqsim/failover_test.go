@@ -26,6 +26,11 @@ func observeDLedger(t *testing.T, c *Cluster, adm *rocketmq.Admin, group string)
 	v.addrs = ci.BrokerAddrTable[group].BrokerAddrs
 	for _, n := range c.Group(group) {
 		md, err := adm.DLedgerMetadata(ctx(t), n.DLedgerAddr(), group, n.SelfID())
+		if err != nil && !isRefused(err) {
+			// A pooled connection to a node killed meanwhile fails once
+			// with EOF; the next attempt dials and is refused.
+			md, err = adm.DLedgerMetadata(ctx(t), n.DLedgerAddr(), group, n.SelfID())
+		}
 		switch {
 		case err != nil && isRefused(err):
 			v.leaders[n.SelfID()] = "down"
@@ -38,6 +43,9 @@ func observeDLedger(t *testing.T, c *Cluster, adm *rocketmq.Admin, group string)
 			}
 		}
 		cfg, err := adm.BrokerConfig(ctx(t), n.Addr())
+		if err != nil && !isRefused(err) {
+			cfg, err = adm.BrokerConfig(ctx(t), n.Addr())
+		}
 		if err != nil {
 			if !isRefused(err) {
 				t.Fatalf("%s config: %v", n.SelfID(), err)
