@@ -382,7 +382,7 @@ func (c *consumerCollector) readOffsets(ctx context.Context, s *Scrape, cb *cons
 // readDLQTopics learns which groups have a DLQ topic on the broker, so DLQ
 // depth costs one request per group that has ever dead-lettered a message.
 func (c *consumerCollector) readDLQTopics(ctx context.Context, s *Scrape, cb *consumerBroker) error {
-	tc, err := s.Client.AllTopicConfig(ctx, cb.b.Addr)
+	tc, err := s.TopicConfig(ctx, cb.b)
 	if isNoTopicError(err) {
 		return nil
 	}

@@ -97,7 +97,7 @@ func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- promet
 	g.SetLimit(limit)
 	for _, b := range owners {
 		g.Go(func() error {
-			tc, err := s.Client.AllTopicConfig(ctx, b.Addr)
+			tc, err := s.TopicConfig(ctx, b)
 			if err != nil && !isNoTopicError(err) {
 				fail(fmt.Errorf("broker %s: topic config: %w", b.Addr, err))
 				return nil
