@@ -298,8 +298,8 @@ func (c *haCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheu
 	var eg errgroup.Group
 	eg.SetLimit(haConcurrency(s))
 	// Replication lag needs the master's and the slaves' offsets from the
-	// same scrape. This is one GET_BROKER_RUNTIME_INFO per node besides the
-	// broker collector's: collectors share no per-scrape state.
+	// same scrape; the runtime info is shared with the broker collector
+	// through the scrape's memo, so no node is asked twice.
 	for _, g := range groups {
 		if len(g.masters) != 1 || len(g.slaves) == 0 {
 			continue
@@ -308,7 +308,7 @@ func (c *haCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheu
 			r := &offsetRead{}
 			res.maxOffset[b] = r
 			eg.Go(func() error {
-				ri, err := s.Client.BrokerRuntimeInfo(ctx, b.Addr)
+				ri, err := s.RuntimeInfo(ctx, b)
 				if err == nil {
 					r.offset, err = commitLogMaxOffset(ri)
 				}
