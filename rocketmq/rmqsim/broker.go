@@ -218,7 +218,7 @@ func (n *Node) consumeStats(req *rocketmq.Command) *rocketmq.Command {
 	table := jmap{}
 	var tps float64
 	for _, topic := range topics {
-		if n.c.subscribedElsewhere(cg, topic) && !isRetry(topic) {
+		if n.c.subscribedElsewhere(cg, topic) {
 			continue
 		}
 		cs, _ := n.consumeStatsOf(cg, topic, now)
@@ -240,7 +240,7 @@ func (n *Node) brokerConsumeStats(req *rocketmq.Command) *rocketmq.Command {
 		stats := jarr{}
 		for _, topic := range n.g.offsetTopics(cg) {
 			t := n.g.topics[topic]
-			if t == nil || (onlyOrder && !t.order) {
+			if t == nil || (onlyOrder && !t.order) || n.c.subscribedElsewhere(cg, topic) {
 				continue
 			}
 			cs, diff := n.consumeStatsOf(cg, topic, now)

@@ -129,6 +129,7 @@ func (c *Cluster) elect(g *group, n *Node) {
 // becomes brokerId 0 / SYNC_MASTER, the followers SLAVE with selfId+1, and
 // each re-registers.
 func (c *Cluster) promote(g *group) error {
+	g.promotePending = false
 	var lead *Node
 	for _, n := range g.nodes {
 		if n.SelfIDLocked() == g.named {
@@ -194,8 +195,13 @@ func (c *Cluster) registerNow(n *Node) {
 			n.leaderView = g.named
 			return
 		}
-		if !g.electPending {
+		if !g.electPending && !c.timing.Manual {
 			c.autoElect(g)
+		}
+		if !n.registered && n.leaderView == "" {
+			// The periodic registration goes out with whatever id is
+			// current: -1 while the node knows no leader (PROTOCOL.md §2.6).
+			n.register(n.brokerID)
 		}
 	case Controller:
 		if n.registered {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,6 +146,28 @@ func TestDLedgerFailoverStepByStep(t *testing.T) {
 		if got := term(n, map[string]string{"n0": "n1", "n1": "n2", "n2": "n0"}[n.SelfID()]); got != 2 {
 			t.Errorf("%s term %d, want 2", n.SelfID(), got)
 		}
+	}
+}
+
+// A DLedger node that restarts while no leader is known registers with its
+// transient brokerId -1 until an election gives it a role.
+func TestDLedgerRegistersMinusOneWithoutLeader(t *testing.T) {
+	c := start(t, Spec{Groups: []GroupSpec{{Cluster: "R", Name: "raft", Mode: DLedger}}, Timing: Timing{Manual: true}})
+	g := c.Group("raft")
+	g[0].Kill() // the leader
+	g[1].Kill()
+	must(t, g[0].Restart())
+	c.RegisterNow(g[0])
+	if id, ok := g[0].RegisteredID(); !ok || id != -1 || g[0].ID() != -1 {
+		t.Fatalf("restarted without a leader: registered %d %v, config id %d", id, ok, g[0].ID())
+	}
+	resp := mustCall(t, c.NameServerAddrs()[0], rocketmq.NewRequest(rocketmq.CodeGetBrokerClusterInfo, nil, nil))
+	if want := `{-1:"` + g[0].Addr() + `",3:"` + g[2].Addr() + `"}`; !strings.Contains(string(resp.Body), want) {
+		t.Errorf("want %s in %s", want, resp.Body)
+	}
+	must(t, c.ForceLeader("raft", "n2"))
+	if id, _ := g[0].RegisteredID(); id != 1 || g[0].Role() != "SLAVE" {
+		t.Errorf("after the election: id %d role %s", id, g[0].Role())
 	}
 }
 

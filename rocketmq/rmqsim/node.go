@@ -256,7 +256,6 @@ func (n *Node) Restart() error {
 	n.alive = true
 	n.restarts++
 	n.boot(c.nowMs())
-	n.lag = 0
 	c.onNodeUp(n)
 	c.mu.Unlock()
 	err := n.srv.start()
