@@ -376,6 +376,14 @@ type fixtureHeader struct {
 // shape with the recording. It returns how many cases it compared.
 func replayDir(t *testing.T, dir string, target func(name string, code int) string) int {
 	t.Helper()
+	return replayDirCheck(t, dir, target, nil)
+}
+
+// valueCheck compares recorded and simulated answers beyond their shape.
+type valueCheck func(t *testing.T, name string, code int, recorded, simulated *rocketmq.Command)
+
+func replayDirCheck(t *testing.T, dir string, target func(name string, code int) string, check valueCheck) int {
+	t.Helper()
 	reqs, err := filepath.Glob(filepath.Join(dir, "*.request.json"))
 	if err != nil || len(reqs) == 0 {
 		t.Fatalf("no fixtures in %s (%v)", dir, err)
@@ -413,12 +421,16 @@ func replayDir(t *testing.T, dir string, target func(name string, code int) stri
 		}
 		compared++
 		t.Run(name, func(t *testing.T) {
-			if _, err := os.Stat(base + ".error.txt"); err == nil {
+			if et, err := os.ReadFile(base + ".error.txt"); err == nil {
 				resp, err := rawCall(addr, req, 300*time.Millisecond)
 				if err == nil {
 					t.Fatalf("recording has no answer, simulator answered code %d", resp.Code)
 				}
-				if !isTimeout(err) {
+				if strings.Contains(string(et), "connection refused") {
+					if !isRefused(err) {
+						t.Fatalf("recording: connection refused; simulator: %v", err)
+					}
+				} else if !isTimeout(err) {
 					t.Fatalf("recording has no answer (timeout), simulator: %v", err)
 				}
 				return
@@ -444,6 +456,9 @@ func replayDir(t *testing.T, dir string, target func(name string, code int) stri
 				}
 			}
 			fb, err := os.ReadFile(base + ".response.body")
+			if check != nil {
+				check(t, name, fr.Code, &rocketmq.Command{Code: fh.Code, Remark: fh.Remark, ExtFields: fh.ExtFields, Body: fb}, resp)
+			}
 			if os.IsNotExist(err) {
 				if len(resp.Body) != 0 {
 					t.Errorf("recording has no body, simulator sent %q", truncate(resp.Body))
