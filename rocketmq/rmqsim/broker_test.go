@@ -358,3 +358,23 @@ func TestStartupWindow(t *testing.T) {
 		t.Errorf("other requests work in the startup window: %d", resp.Code)
 	}
 }
+
+func TestProduceSpreadsEvenly(t *testing.T) {
+	c := start(t, Spec{Groups: []GroupSpec{{Cluster: "C", Name: "a"}, {Cluster: "C", Name: "b"}}})
+	must(t, c.CreateTopic("a", "T", 3))
+	must(t, c.CreateTopic("b", "T", 2))
+	for i := 0; i < 50; i++ {
+		mustN(t)(c.Produce("T", 3)) // uneven batches: the remainder rotates
+	}
+	for _, g := range []string{"a", "b"} {
+		for q := 0; q < map[string]int{"a": 3, "b": 2}[g]; q++ {
+			if got := c.MaxOffset(g, "T", q); got != 30 {
+				t.Errorf("%s queue %d holds %d, want 30", g, q, got)
+			}
+		}
+	}
+	c.Group("a")[0].Kill()
+	if n, err := c.Produce("T", 10); err != nil || n != 10 || c.MaxOffset("b", "T", 0) != 35 {
+		t.Errorf("with a's master down, b takes everything: %d %v %d", n, err, c.MaxOffset("b", "T", 0))
+	}
+}

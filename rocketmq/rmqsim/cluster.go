@@ -3,7 +3,6 @@ package rmqsim
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"strconv"
@@ -105,7 +104,7 @@ func Start(spec Spec) (*Cluster, error) {
 		c.clock = time.Now
 	}
 	if c.log == nil {
-		c.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+		c.log = slog.New(slog.DiscardHandler)
 	}
 	if spec.ACL != nil {
 		c.acl = make(map[string]Account)
@@ -231,7 +230,7 @@ func (c *Cluster) initRoles() {
 			}
 		case DLedger:
 			g.term = 1
-			g.named = lead.SelfIDLocked()
+			g.named = lead.selfID()
 			for _, n := range g.nodes {
 				n.leaderView = g.named
 				if n == lead {

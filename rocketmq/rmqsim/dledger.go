@@ -49,7 +49,7 @@ func (n *Node) handleDLedger(req *rocketmq.Command) *rocketmq.Command {
 	if err := json.Unmarshal(req.Body, &r); err != nil {
 		return reply(req, rocketmq.ResponseSystemError, "com.alibaba.fastjson.JSONException: "+err.Error(), nil)
 	}
-	self := n.SelfIDLocked()
+	self := n.selfID()
 	// PreConditions in DLedgerServer check the member first, then the group;
 	// the answer then copies the request's base fields and names the leader.
 	precondition := 0
@@ -68,7 +68,7 @@ func (n *Node) handleDLedger(req *rocketmq.Command) *rocketmq.Command {
 		} else {
 			peers := make(jmap, 0, len(n.g.nodes))
 			for _, p := range n.g.nodes {
-				peers = append(peers, jentry{jstr(p.SelfIDLocked()), jstr(p.DLedgerAddr())})
+				peers = append(peers, jentry{jstr(p.selfID()), jstr(p.DLedgerAddr())})
 			}
 			body["code"] = jint(dlSuccess)
 			body["group"] = jstr(n.g.spec.Name)

@@ -3,8 +3,8 @@
 // port, 5.0 controller mode with a controller) speaking the real remoting
 // protocol on 127.0.0.1.
 //
-// Answers imitate the recorded 4.9.7 and 5.0.0 servers (see
-// ../../../shared/fixtures, copied into testdata/ for the shape test): the
+// Answers imitate the recorded 4.9.7 and 5.0.0 servers (the fixtures in
+// testdata/fixtures, which the shape test replays against the simulator): the
 // same request codes, response codes and remarks, and bodies in fastjson's
 // form — bare integer map keys, MessageQueue objects as map keys, sorted
 // bean members, Java-style doubles — built from a live model of topics,

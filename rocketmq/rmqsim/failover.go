@@ -115,7 +115,7 @@ func (c *Cluster) autoElect(g *group) {
 
 func (c *Cluster) elect(g *group, n *Node) {
 	g.term++
-	g.named = n.SelfIDLocked()
+	g.named = n.selfID()
 	g.lastLeader = n.idx
 	for _, m := range g.nodes {
 		if m.alive {
@@ -132,7 +132,7 @@ func (c *Cluster) promote(g *group) error {
 	g.promotePending = false
 	var lead *Node
 	for _, n := range g.nodes {
-		if n.SelfIDLocked() == g.named {
+		if n.selfID() == g.named {
 			lead = n
 		}
 	}
@@ -186,7 +186,7 @@ func (c *Cluster) registerNow(n *Node) {
 		n.register(n.brokerID)
 	case DLedger:
 		if g.leader != nil && g.leader.alive {
-			n.leaderView = g.leader.SelfIDLocked()
+			n.leaderView = g.leader.selfID()
 			n.brokerID, n.role = int64(n.idx)+1, roleSlave
 			n.register(n.brokerID)
 			return
@@ -250,7 +250,7 @@ func (c *Cluster) setControllerMaster(g *group, m *Node) {
 			c.after(c.timing.HAReconnectDelay, func() { c.haConnect(n) })
 		}
 	}
-	c.log.Info("controller elected master", "group", g.spec.Name, "node", m.SelfIDLocked(), "masterEpoch", g.masterEpoch)
+	c.log.Info("controller elected master", "group", g.spec.Name, "node", m.selfID(), "masterEpoch", g.masterEpoch)
 }
 
 func (c *Cluster) haConnect(n *Node) {
@@ -277,7 +277,7 @@ func (c *Cluster) group(name string) (*group, error) {
 
 func (g *group) node(selfID string) *Node {
 	for _, n := range g.nodes {
-		if n.SelfIDLocked() == selfID {
+		if n.selfID() == selfID {
 			return n
 		}
 	}

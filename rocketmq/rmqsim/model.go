@@ -213,7 +213,7 @@ func (c *Cluster) produce(topic string, n int) (int, error) {
 	now := c.nowMs()
 	per := n / len(targets)
 	extra := n % len(targets)
-	start := int(c.cursor(topic, extra))
+	start := int(c.cursor(topic, extra) % int64(len(targets)))
 	for i, tg := range targets {
 		k := per
 		if (i-start+len(targets))%len(targets) < extra {

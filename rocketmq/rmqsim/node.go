@@ -79,10 +79,10 @@ func (n *Node) DLedgerAddr() string {
 }
 
 // SelfID is the node's id inside its group: "n0", "n1", …
-func (n *Node) SelfID() string { return n.SelfIDLocked() }
+func (n *Node) SelfID() string { return n.selfID() }
 
-// SelfIDLocked is SelfID; it needs no lock (the id never changes).
-func (n *Node) SelfIDLocked() string { return "n" + strconv.Itoa(n.idx) }
+// selfID needs no lock: the id never changes.
+func (n *Node) selfID() string { return "n" + strconv.Itoa(n.idx) }
 
 // Index is the node's position in its group.
 func (n *Node) Index() int { return n.idx }
@@ -227,7 +227,7 @@ func (n *Node) Kill() {
 	}
 	n.alive = false
 	n.registered = false
-	c.log.Info("node killed", "broker", n.g.spec.Name, "node", n.SelfIDLocked(), "addr", n.srv.Addr())
+	c.log.Info("node killed", "broker", n.g.spec.Name, "node", n.selfID(), "addr", n.srv.Addr())
 	c.onNodeDown(n)
 	c.mu.Unlock()
 	n.srv.stop()
@@ -273,7 +273,7 @@ func (n *Node) Restart() error {
 		}
 		return err
 	}
-	c.log.Info("node restarted", "broker", n.g.spec.Name, "node", n.SelfIDLocked(), "addr", n.srv.Addr())
+	c.log.Info("node restarted", "broker", n.g.spec.Name, "node", n.selfID(), "addr", n.srv.Addr())
 	return nil
 }
 

@@ -40,7 +40,7 @@ const storeRoot = "/home/rocketmq/store"
 // commitLogPath is the store path the runtime info reports per disk.
 func (n *Node) commitLogPath() string {
 	if n.g.spec.Mode == DLedger {
-		return storeRoot + "/dledger-" + n.SelfIDLocked() + "/data"
+		return storeRoot + "/dledger-" + n.selfID() + "/data"
 	}
 	return storeRoot + "/commitlog"
 }
@@ -86,11 +86,11 @@ func (n *Node) configText() []byte {
 	if g.spec.Mode == DLedger {
 		var peers []string
 		for _, p := range g.nodes {
-			peers = append(peers, p.SelfIDLocked()+"-"+p.DLedgerAddr())
+			peers = append(peers, p.selfID()+"-"+p.DLedgerAddr())
 		}
 		set("dLegerGroup", g.spec.Name)
 		set("dLegerPeers", strings.Join(peers, ";"))
-		set("dLegerSelfId", n.SelfIDLocked())
+		set("dLegerSelfId", n.selfID())
 	}
 	if c.ver.v5 {
 		set("enableControllerMode", strconv.FormatBool(g.spec.Mode == Controller))

@@ -24,6 +24,11 @@ const maxInflightPerConn = 16
 // cannot pin a goroutine.
 const writeTimeout = 10 * time.Second
 
+// idleTimeout closes a connection that sends nothing for this long, like the
+// servers' serverChannelMaxIdleTimeSeconds (120 s); it also bounds the read
+// of a frame that never completes.
+const idleTimeout = 120 * time.Second
+
 // handlerFunc answers one request; nil means "no answer at all".
 type handlerFunc func(req *rocketmq.Command) *rocketmq.Command
 
@@ -189,6 +194,7 @@ func (s *server) serveConn(inc *incarnation, conn net.Conn) {
 	w := &connWriter{conn: conn}
 	sem := make(chan struct{}, maxInflightPerConn)
 	for {
+		_ = conn.SetReadDeadline(time.Now().Add(idleTimeout))
 		req, err := rocketmq.ReadFrame(conn, serverMaxFrame)
 		if err != nil {
 			// A bad frame makes Netty close the channel without an answer.
