@@ -234,7 +234,7 @@ func (c *brokerCollector) Update(ctx context.Context, s *Scrape, ch chan<- prome
 			continue
 		}
 		g.Go(func() error {
-			if err := c.collectBroker(ctx, s.Client, b, ch, logger); err != nil {
+			if err := c.collectBroker(ctx, s, b, ch, logger); err != nil {
 				mu.Lock()
 				errs = append(errs, err)
 				mu.Unlock()
@@ -268,7 +268,7 @@ func (k *sink) skip(key, value string, err error) {
 	k.logger.Debug("skipping runtime info value", "key", key, "value", value, "err", err)
 }
 
-func (c *brokerCollector) collectBroker(ctx context.Context, client Client, b *Broker, ch chan<- prometheus.Metric, logger *slog.Logger) error {
+func (c *brokerCollector) collectBroker(ctx context.Context, s *Scrape, b *Broker, ch chan<- prometheus.Metric, logger *slog.Logger) error {
 	k := &sink{
 		ch:     ch,
 		labels: b.LabelValues(),
@@ -276,7 +276,8 @@ func (c *brokerCollector) collectBroker(ctx context.Context, client Client, b *B
 	}
 	c.identity(b, k)
 
-	rt, err := client.BrokerRuntimeInfo(ctx, b.Addr)
+	// Through the scrape's memo: the ha collector reads the same answer.
+	rt, err := s.RuntimeInfo(ctx, b)
 	if err == nil && len(rt) == 0 {
 		err = errors.New("empty runtime info table")
 	}
