@@ -21,8 +21,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/expfmt"
+	"go.uber.org/goleak"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq/rmqsim"
 )
 
 // Other test files of the package may register -update as well; the first
@@ -732,4 +734,206 @@ func TestBrokerHonoursDeadline(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), hung) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("error = %v, want the deadline error naming %s", err, hung)
 	}
+}
+
+// brokerSimClock is a settable clock for rmqsim, so boot times, store times and
+// TPS windows in the simulated answers are deterministic.
+type brokerSimClock struct{ ms atomic.Int64 }
+
+func (c *brokerSimClock) now() time.Time      { return time.UnixMilli(c.ms.Load()).UTC() }
+func (c *brokerSimClock) set(t time.Time)     { c.ms.Store(t.UnixMilli()) }
+func (c *brokerSimClock) add(d time.Duration) { c.ms.Add(d.Milliseconds()) }
+
+// startBrokerSim starts a simulated cluster and an Admin over the real
+// protocol; both are closed, and goroutine leaks checked, when t ends.
+func startBrokerSim(t *testing.T, spec rmqsim.Spec) (*rmqsim.Cluster, *rocketmq.Admin) {
+	t.Helper()
+	opt := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, opt) })
+	sim, err := rmqsim.Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := rocketmq.NewClient(rocketmq.ClientOptions{DialTimeout: time.Second})
+	t.Cleanup(func() {
+		_ = client.Close()
+		sim.Close()
+	})
+	return sim, rocketmq.NewAdmin(client)
+}
+
+// simAddressNames maps the simulator's ephemeral addresses to stable
+// "<brokerName>/<selfID>" names for golden files.
+func simAddressNames(sim *rmqsim.Cluster) *strings.Replacer {
+	var pairs []string
+	for _, n := range sim.Nodes() {
+		pairs = append(pairs, `"`+n.Addr()+`"`, `"`+n.BrokerName()+"/"+n.SelfID()+`"`)
+	}
+	return strings.NewReplacer(pairs...)
+}
+
+// sortSamples sorts the sample lines of each metric family: after
+// simAddressNames the order of the ephemeral ports no longer matters.
+func sortSamples(text string) string {
+	lines := strings.Split(text, "\n")
+	for i := 0; i < len(lines); {
+		j := i
+		for j < len(lines) && lines[j] != "" && !strings.HasPrefix(lines[j], "#") {
+			j++
+		}
+		slices.Sort(lines[i:j])
+		i = j + 1
+	}
+	return strings.Join(lines, "\n")
+}
+
+// checkBrokerSimGolden compares out with testdata/broker/<name>.prom
+// (rewritten with -update), showing the differing lines.
+func checkBrokerSimGolden(t *testing.T, out, name string) {
+	t.Helper()
+	out = sortSamples(out)
+	file := filepath.Join("testdata", "broker", name+".prom")
+	if brokerGoldenUpdate() {
+		if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if out == string(want) {
+		return
+	}
+	t.Errorf("%s differs (run with -update to rewrite it after checking the change):", file)
+	got, exp := strings.Split(out, "\n"), strings.Split(string(want), "\n")
+	for _, l := range exp {
+		if !slices.Contains(got, l) {
+			t.Errorf("%s: missing  %s", file, l)
+		}
+	}
+	for _, l := range got {
+		if !slices.Contains(exp, l) {
+			t.Errorf("%s: unexpected %s", file, l)
+		}
+	}
+}
+
+// TestBrokerSimulated49 runs Resolve and the collector over the real
+// protocol against a simulated 4.9.7 cluster (master/slave and DLedger) with
+// a fixed clock, one node in its startup window and one node down.
+func TestBrokerSimulated49(t *testing.T) {
+	var clock brokerSimClock
+	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	clock.set(t0)
+	sim, admin := startBrokerSim(t, rmqsim.Spec{
+		Version: rmqsim.V4_9_7,
+		Groups: []rmqsim.GroupSpec{
+			{Cluster: "DefaultCluster", Name: "broker-a", Mode: rmqsim.MasterSlave, Replicas: 2},
+			{Cluster: "RaftCluster", Name: "RaftNode00", Mode: rmqsim.DLedger, Replicas: 3},
+		},
+		Clock:  clock.now,
+		Timing: rmqsim.Timing{Manual: true},
+	})
+	for _, step := range []error{
+		sim.CreateTopic("broker-a", "TopicA", 4),
+		sim.CreateTopic("RaftNode00", "TopicRaft", 2),
+	} {
+		if step != nil {
+			t.Fatal(step)
+		}
+	}
+	clock.add(5 * time.Second)
+	if _, err := sim.Produce("TopicA", 300); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.Produce("TopicRaft", 60); err != nil {
+		t.Fatal(err)
+	}
+	clock.add(60 * time.Second)
+	if _, err := sim.Produce("TopicA", 50); err != nil {
+		t.Fatal(err)
+	}
+	sim.CreateConsumerGroup("GroupA", false)
+	if err := sim.Subscribe("GroupA", "TopicA"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.Consume("GroupA", "TopicA", 120); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetScheduleOffsets("broker-a", 3, 2, 7); err != nil {
+		t.Fatal(err)
+	}
+	a := sim.Group("broker-a")
+	a[0].SetDisk(100<<30, 40<<30)
+	// The slave is unreachable: its identity read fails.
+	a[1].SetFault(rmqsim.CloseConn())
+	raft := sim.Group("RaftNode00")
+	// n2 was just restarted: its runtime read fails like a real broker's.
+	raft[2].SetFault(rmqsim.NoSuchElement())
+	clock.add(5 * time.Second) // 70 s after boot: 10 s and 60 s windows, no 600 s one
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s := Resolve(ctx, admin, Targets{Mode: ModeCluster, NameServers: sim.NameServerAddrs()}, nil)
+	if len(s.Brokers) != 5 {
+		t.Fatalf("resolved %d brokers, want 5", len(s.Brokers))
+	}
+	ad := newBrokerAdapter(t, s, nil)
+	ad.ctx = ctx
+	out := brokerExposition(t, ad)
+	err := ad.lastErr()
+	if err == nil || !strings.Contains(err.Error(), raft[2].Addr()) || !strings.Contains(err.Error(), "NoSuchElementException") {
+		t.Errorf("Update error = %v, want the startup-window error of %s", err, raft[2].Addr())
+	}
+	if strings.Contains(out, a[1].Addr()) {
+		t.Errorf("series for the unreachable slave %s", a[1].Addr())
+	}
+	checkBrokerSimGolden(t, simAddressNames(sim).Replace(out), "rmqsim_4.9.7")
+
+	problems, err := testutil.CollectAndLint(ad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint %s: %s", p.Metric, p.Text)
+	}
+}
+
+// TestBrokerSimulated50 does the same for 5.0.0: controller-mode nodes
+// (brokerId always -1) and a plain master/slave pair, 5.x-only keys.
+func TestBrokerSimulated50(t *testing.T) {
+	var clock brokerSimClock
+	clock.set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	sim, admin := startBrokerSim(t, rmqsim.Spec{
+		Version: rmqsim.V5_0_0,
+		Groups: []rmqsim.GroupSpec{
+			{Cluster: "CtrlCluster", Name: "broker-c", Mode: rmqsim.Controller, Replicas: 2},
+			{Cluster: "MSCluster", Name: "broker-d", Mode: rmqsim.MasterSlave, Replicas: 2},
+		},
+		Clock:  clock.now,
+		Timing: rmqsim.Timing{Manual: true},
+	})
+	if err := sim.CreateTopic("broker-d", "TopicMS", 2); err != nil {
+		t.Fatal(err)
+	}
+	clock.add(time.Second)
+	if _, err := sim.Produce("TopicMS", 100); err != nil {
+		t.Fatal(err)
+	}
+	clock.add(14 * time.Second) // 15 s after boot: only the 10 s windows
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s := Resolve(ctx, admin, Targets{Mode: ModeCluster, NameServers: sim.NameServerAddrs()}, nil)
+	if len(s.Brokers) != 4 {
+		t.Fatalf("resolved %d brokers, want 4", len(s.Brokers))
+	}
+	ad := newBrokerAdapter(t, s, nil)
+	ad.ctx = ctx
+	out := brokerExposition(t, ad)
+	if err := ad.lastErr(); err != nil {
+		t.Errorf("Update: %v", err)
+	}
+	checkBrokerSimGolden(t, simAddressNames(sim).Replace(out), "rmqsim_5.0.0")
 }
