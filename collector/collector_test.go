@@ -62,3 +62,41 @@ func TestScrapeMemoSharesErrors(t *testing.T) {
 		t.Errorf("failing BrokerRuntimeInfo asked %d times, want 1", n)
 	}
 }
+
+// 5.x controller mode: every node's config says brokerId=-1 (the recorded
+// 5.0.0 ctrl_n* answers); the master must still count as master, or its
+// topics and groups would never be reported.
+func TestResolveControllerModeIDs(t *testing.T) {
+	f := newFakeClient()
+	master := f.addBroker("127.0.0.1:22911", "CtrlCluster", "broker-c", -1, "SYNC_MASTER")
+	master["enableControllerMode"] = "true"
+	slave := f.addBroker("127.0.0.1:20911", "CtrlCluster", "broker-c", -1, "SLAVE")
+	slave["enableControllerMode"] = "true"
+
+	side := Resolve(context.Background(), f, Targets{Brokers: []string{"127.0.0.1:22911", "127.0.0.1:20911"}}, nil)
+	ids := map[string]int64{}
+	for _, b := range side.Brokers {
+		ids[b.Addr] = b.ID
+	}
+	if ids["127.0.0.1:22911"] != 0 || ids["127.0.0.1:20911"] != -1 {
+		t.Errorf("sidecar ids = %v, want master 0 and slave -1", ids)
+	}
+	if o := side.Owners(); len(o) != 1 || o[0].Addr != "127.0.0.1:22911" {
+		t.Errorf("owners = %v, want the controller-mode master", o)
+	}
+
+	f.clusterInfo["ns:9876"] = &rocketmq.ClusterInfo{
+		BrokerAddrTable: map[string]rocketmq.BrokerData{"broker-c": {
+			Cluster: "CtrlCluster", BrokerName: "broker-c",
+			BrokerAddrs: map[int64]string{0: "127.0.0.1:22911", 2: "127.0.0.1:20911"},
+		}},
+	}
+	cl := Resolve(context.Background(), f, Targets{Mode: ModeCluster, NameServers: []string{"ns:9876"}}, nil)
+	ids = map[string]int64{}
+	for _, b := range cl.Brokers {
+		ids[b.Addr] = b.ID
+	}
+	if ids["127.0.0.1:22911"] != 0 || ids["127.0.0.1:20911"] != 2 {
+		t.Errorf("cluster-mode ids = %v, want master 0 and the NameServer's 2 for the slave", ids)
+	}
+}

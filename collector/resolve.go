@@ -185,7 +185,7 @@ func readIdentities(ctx context.Context, client Client, brokers []*Broker, conc 
 			b.Config = cfg
 			b.Role = cfg["brokerRole"]
 			if id, ok := parseID(cfg["brokerId"]); ok {
-				b.ID = id
+				b.ID = liveID(id, b.ID, cfg)
 			}
 			if fromConfig {
 				b.Cluster = cfg["brokerClusterName"]
@@ -211,6 +211,24 @@ func advertisedAddress(cfg rocketmq.BrokerConfig, dialed string) string {
 		return dialed
 	}
 	return net.JoinHostPort(ip, port)
+}
+
+// liveID decides a node's id from the brokerId of its live config. 5.x
+// controller-mode brokers keep brokerId=-1 in their config on every node (the
+// controller assigns ids at run time), so there the role tells the master and
+// a slave keeps the id the NameServer lists (or stays unknown in sidecar mode).
+func liveID(configID, listed int64, cfg rocketmq.BrokerConfig) int64 {
+	if configID >= 0 || cfg["enableControllerMode"] != "true" {
+		return configID
+	}
+	switch cfg["brokerRole"] {
+	case "ASYNC_MASTER", "SYNC_MASTER":
+		return 0
+	}
+	if listed > 0 {
+		return listed
+	}
+	return -1
 }
 
 func parseID(s string) (int64, bool) {
