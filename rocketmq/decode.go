@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"unicode/utf8"
 )
 
 // Decoders of response bodies, one per request (PROTOCOL.md §2). Each one
@@ -93,12 +94,24 @@ func DecodeBrokerConfig(body []byte) (BrokerConfig, error) {
 		if k = bytes.TrimSpace(k); len(k) == 0 {
 			continue
 		}
-		cfg[string(k)] = string(v)
+		// Unlike JSON bodies, which encoding/json repairs, this text reaches
+		// label values (brokerName, brokerClusterName, brokerIP1) as sent, and
+		// a label value that is not UTF-8 makes MustNewConstMetric panic.
+		cfg[validUTF8(k)] = validUTF8(v)
 	}
 	if len(cfg) == 0 {
 		return nil, errors.New("rocketmq: decode broker config: no key=value line")
 	}
 	return cfg, nil
+}
+
+// validUTF8 is b as a string with every invalid sequence replaced by U+FFFD,
+// as encoding/json does.
+func validUTF8(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
 }
 
 // DecodeTopicConfigWrapper decodes GET_ALL_TOPIC_CONFIG (21), 4.9 and 5.x
