@@ -14,9 +14,11 @@ FUZZTIME  ?= 10s
 DOCKER_IMAGE ?= rocketmq-exporter:$(VERSION)
 DOCKER_BASE  ?= quay.io/prometheus/busybox:latest
 
-# Demo ports: the simulated NameServer and the exporter.
-DEMO_NAMESRV ?= 127.0.0.1:9876
-DEMO_LISTEN  ?= :9187
+# Demo ports: the simulated NameServer, brokers, DLedger peers and the exporter.
+DEMO_NAMESRV      ?= 127.0.0.1:9876
+DEMO_BROKER_BASE  ?= 10911
+DEMO_DLEDGER_BASE ?= 40911
+DEMO_LISTEN       ?= :9187
 
 VERSION   ?= $(shell cat VERSION 2>/dev/null || git describe --tags --always --dirty 2>/dev/null || echo 0.0.0-dev)
 REVISION  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -78,13 +80,14 @@ demo:
 	@mkdir -p .build
 	CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o .build/rmqsim ./cmd/rmqsim
 	CGO_ENABLED=0 $(GO) build $(BUILD_FLAGS) -o .build/$(BIN) ./cmd/rocketmq_exporter
-	@set -e; \
-	.build/rmqsim --namesrv-address=$(DEMO_NAMESRV) & sim=$$!; \
-	trap 'kill $$sim $$exp 2>/dev/null; wait $$sim $$exp 2>/dev/null; exit 0' INT TERM; \
-	sleep 1; \
+	@.build/rmqsim --namesrv-address=$(DEMO_NAMESRV) --broker-base-port=$(DEMO_BROKER_BASE) \
+	  --dledger-base-port=$(DEMO_DLEDGER_BASE) & sim=$$!; \
 	.build/$(BIN) --web.listen-address=$(DEMO_LISTEN) --rocketmq.namesrv-address=$(DEMO_NAMESRV) & exp=$$!; \
+	trap 'kill $$sim $$exp 2>/dev/null; wait; exit 0' INT TERM; \
 	echo "demo: metrics at http://localhost$(DEMO_LISTEN)/metrics (Ctrl-C to stop)"; \
-	wait $$sim $$exp
+	while kill -0 $$sim 2>/dev/null && kill -0 $$exp 2>/dev/null; do sleep 1; done; \
+	echo "demo: a process exited (port in use? set DEMO_NAMESRV, DEMO_BROKER_BASE, DEMO_DLEDGER_BASE, DEMO_LISTEN)"; \
+	kill $$sim $$exp 2>/dev/null; wait; exit 1
 
 docker: build
 	@if ! command -v docker >/dev/null 2>&1; then \
