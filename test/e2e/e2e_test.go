@@ -1,0 +1,278 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq/rmqsim"
+)
+
+const (
+	dledgerGroup = "RaftNode00"
+	cluster      = "E2ECluster"
+	topic        = "TopicE2E"
+	group        = "GroupE2E"
+)
+
+// startCluster starts a healthy simulated cluster: a master/slave group and
+// a 3-peer DLedger group, one topic on both, one online consumer group. With
+// Timing.Manual nothing changes unless the test says so: a killed leader
+// stays dead and unreplaced until the test elects another.
+func startCluster(t *testing.T) *rmqsim.Cluster {
+	t.Helper()
+	c, err := rmqsim.Start(rmqsim.Spec{
+		Groups: []rmqsim.GroupSpec{
+			{Cluster: cluster, Name: "broker-a", Mode: rmqsim.MasterSlave, Replicas: 2},
+			{Cluster: cluster, Name: dledgerGroup, Mode: rmqsim.DLedger, Replicas: 3},
+		},
+		Timing: rmqsim.Timing{Manual: true},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	for _, g := range []string{"broker-a", dledgerGroup} {
+		if err := c.CreateTopic(g, topic, 4); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.CreateConsumerGroup(group, false)
+	if err := c.Subscribe(group, topic); err != nil {
+		t.Fatal(err)
+	}
+	c.SetOnline(group, 2)
+	return c
+}
+
+// traffic produces and consumes every 200 ms until stopped, so rates have
+// data and the consumer group stays caught up.
+func traffic(t *testing.T, c *rmqsim.Cluster) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			// Errors are expected while a group has no master.
+			_, _ = c.Produce(topic, 10)
+			_, _ = c.Consume(group, topic, -1)
+		}
+	}()
+	return func() { cancel(); wg.Wait() }
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end test skipped with -short")
+	}
+	promBin, ok := findBinary("E2E_PROMETHEUS", "prometheus")
+	if !ok {
+		t.Skip("prometheus not installed (Debian package prometheus)")
+	}
+	amBin, ok := findBinary("E2E_ALERTMANAGER", "prometheus-alertmanager", "alertmanager")
+	if !ok {
+		t.Skip("alertmanager not installed (Debian package prometheus-alertmanager)")
+	}
+	dir := t.TempDir()
+	exporterBin := buildExporter(t, dir)
+
+	sim := startCluster(t)
+	simStarted := time.Now()
+	stopTraffic := traffic(t, sim)
+	defer stopTraffic()
+	oldLeader := sim.Leader(dledgerGroup)
+	if oldLeader == nil {
+		t.Fatal("DLedger group has no initial leader")
+	}
+	namesrv := sim.NameServerAddrs()[0]
+
+	hook := newWebhook(t)
+	exporterAddr, promAddr, amAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+
+	exp := start(t, dir, "exporter", exporterBin,
+		"--web.listen-address="+exporterAddr,
+		"--rocketmq.namesrv-address="+namesrv,
+		"--probe.allowed-targets=127\\.0\\.0\\.1:[0-9]+",
+		"--log.level=warn")
+	exp.waitHTTP(t, "http://"+exporterAddr+"/metrics", 30*time.Second)
+
+	am := start(t, dir, "alertmanager", amBin,
+		"--config.file="+alertmanagerConfig(t, dir, hook.srv.URL),
+		"--storage.path="+filepath.Join(dir, "am-data"),
+		"--web.listen-address="+amAddr,
+		"--cluster.listen-address=",
+		"--log.level=warn")
+	am.waitHTTP(t, "http://"+amAddr+"/-/ready", 30*time.Second)
+
+	// Every for: becomes 3 s: long enough to need a held condition at a 1 s
+	// evaluation interval, short enough for a test.
+	writeRules(t, dir, "3s")
+	prom := start(t, dir, "prometheus", promBin,
+		"--config.file="+prometheusConfig(t, dir, exporterAddr, namesrv, amAddr),
+		"--storage.tsdb.path="+filepath.Join(dir, "prom-data"),
+		"--web.listen-address="+promAddr,
+		"--rules.alert.resend-delay=1s",
+		"--log.level=warn")
+	prom.waitHTTP(t, "http://"+promAddr+"/-/ready", 60*time.Second)
+	api := promAPI{base: "http://" + promAddr}
+
+	// Both jobs scrape the cluster and the rules see a healthy DLedger group.
+	api.waitQuery(t, 60*time.Second, `count(up{job=~"rocketmq|rocketmq-probe"} == 1) == 2`, nonEmpty)
+	api.waitQuery(t, 60*time.Second, `max(rocketmq:dledger_group_leader{dledger_group="`+dledgerGroup+`", leader_id="`+oldLeader.SelfID()+`"})`, nonEmpty)
+	api.waitQuery(t, 30*time.Second, `max by (dledger_group) (rocketmq_dledger_group_has_leader) == 1`, nonEmpty)
+
+	t.Run("steady run fires no alert", func(t *testing.T) {
+		// 40 s at a 1 s interval: every alert has evaluated dozens of times
+		// and any for: of 3 s has long elapsed.
+		deadline := time.Now().Add(40 * time.Second)
+		for time.Now().Before(deadline) {
+			s, err := api.query(context.Background(), `ALERTS{alertname=~"RocketMQ.*"}`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range s {
+				t.Errorf("alert %s is %s in a steady run: %v", a.Metric["alertname"], a.Metric["alertstate"], a.Metric)
+			}
+			if t.Failed() {
+				return
+			}
+			time.Sleep(time.Second)
+		}
+		if n := hook.all(); len(n) != 0 {
+			t.Fatalf("Alertmanager delivered %d notifications in a steady run: %+v", len(n), n)
+		}
+	})
+
+	t.Run("every dashboard query runs and has data", func(t *testing.T) {
+		// The brokers' 60 s TPS window needs 60 one-second samples.
+		if d := 70*time.Second - time.Since(simStarted); d > 0 {
+			time.Sleep(d)
+		}
+		queryDashboards(t, api, func(source string) bool { return false })
+	})
+
+	t.Run("leader killed: no-leader fires, new leader: leader-change fires and no-leader resolves", func(t *testing.T) {
+		killedAt := time.Now()
+		killed, err := sim.KillLeader(dledgerGroup)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if killed.SelfID() != oldLeader.SelfID() {
+			t.Fatalf("killed %s, want %s", killed.SelfID(), oldLeader.SelfID())
+		}
+		isNoLeader := func(e alertEvent) bool {
+			return e.labels["alertname"] == "RocketMQDLedgerNoLeader" && e.labels["dledger_group"] == dledgerGroup
+		}
+		fired := hook.waitEvent(t, 60*time.Second, "RocketMQDLedgerNoLeader firing", func(e alertEvent) bool {
+			return isNoLeader(e) && e.status == "firing"
+		})
+		if fired.path != "/rocketmq/critical" || fired.labels["severity"] != "critical" || fired.labels["cluster"] != cluster {
+			t.Errorf("no-leader alert delivered as %+v", fired)
+		}
+		if fired.startsAt.Before(killedAt.Add(-2 * time.Second)) {
+			t.Errorf("no-leader alert started at %s, before the leader was killed at %s", fired.startsAt, killedAt)
+		}
+		// While the group stays leaderless the alert stays firing.
+		time.Sleep(3 * time.Second)
+		api.waitQuery(t, 5*time.Second, `ALERTS{alertname="RocketMQDLedgerNoLeader", alertstate="firing"}`, nonEmpty)
+		for _, e := range hook.events("RocketMQDLedgerNoLeader") {
+			if e.status == "resolved" {
+				t.Fatalf("no-leader alert resolved while the group had no leader: %+v", e)
+			}
+		}
+
+		var newLeader string
+		for _, n := range sim.Group(dledgerGroup) {
+			if n.Alive() {
+				newLeader = n.SelfID()
+				break
+			}
+		}
+		electedAt := time.Now()
+		if err := sim.ForceLeader(dledgerGroup, newLeader); err != nil {
+			t.Fatal(err)
+		}
+
+		changed := hook.waitEvent(t, 60*time.Second, "RocketMQDLedgerLeaderChanged", func(e alertEvent) bool {
+			return e.labels["alertname"] == "RocketMQDLedgerLeaderChanged" && e.labels["dledger_group"] == dledgerGroup && e.status == "firing"
+		})
+		if changed.path != "/rocketmq/info" || changed.labels["leader_id"] != newLeader || changed.labels["severity"] != "info" {
+			t.Errorf("leader-change alert delivered as %+v, want leader_id %s on /rocketmq/info", changed, newLeader)
+		}
+		if d := changed.annotations["description"]; !strings.Contains(d, "is now led by "+newLeader+";") || !strings.Contains(d, "it was led by "+oldLeader.SelfID()+".") {
+			t.Errorf("leader-change description does not name the new (%s) and old (%s) leaders: %q", newLeader, oldLeader.SelfID(), d)
+		}
+
+		resolved := hook.waitEvent(t, 60*time.Second, "RocketMQDLedgerNoLeader resolved", func(e alertEvent) bool {
+			return isNoLeader(e) && e.status == "resolved"
+		})
+		if resolved.endsAt.Before(electedAt) {
+			t.Errorf("no-leader alert ended at %s, before the new leader was elected at %s", resolved.endsAt, electedAt)
+		}
+		api.waitQuery(t, 10*time.Second, `absent(ALERTS{alertname="RocketMQDLedgerNoLeader"})`, nonEmpty)
+
+		// The HA dashboard marks the change with its annotation query.
+		queryDashboards(t, api, func(source string) bool {
+			return source == "dashboards/rocketmq-ha.json:annotation: DLedger leader changes"
+		})
+	})
+}
+
+// grafanaInterval and grafanaVar match the dashboard template syntax.
+var (
+	grafanaInterval = regexp.MustCompile(`\$__(rate_interval|interval|range)\b|\$\{__(rate_interval|interval|range)\}`)
+	grafanaVar      = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*`)
+)
+
+// queryDashboards runs every dashboard query, as Grafana would with every
+// variable at "All", and requires data for all but the optional ones and
+// for the optional ones required says must have data now.
+func queryDashboards(t *testing.T, api promAPI, required func(source string) bool) {
+	b, err := os.ReadFile(filepath.Join(repoRoot, "alerts/testdata/expressions.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var exprs []struct {
+		Source   string `json:"source"`
+		Expr     string `json:"expr"`
+		Optional string `json:"optional"`
+	}
+	if err := json.Unmarshal(b, &exprs); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range exprs {
+		if !strings.HasPrefix(e.Source, "dashboards/") {
+			continue
+		}
+		n++
+		q := grafanaInterval.ReplaceAllString(e.Expr, "30s")
+		q = grafanaVar.ReplaceAllString(q, ".*")
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		s, err := api.query(ctx, q)
+		cancel()
+		switch {
+		case err != nil:
+			t.Errorf("%s: %v", e.Source, err)
+		case len(s) == 0 && (e.Optional == "" || required(e.Source)):
+			t.Errorf("%s: no data\n%s", e.Source, q)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no dashboard queries in alerts/testdata/expressions.json")
+	}
+}
