@@ -166,14 +166,46 @@ func ReadFrame(r io.Reader, maxFrame int) (*Command, error) {
 	if total > int64(maxFrame) {
 		return nil, frameErr("length %d exceeds the maximum frame size %d", total, maxFrame)
 	}
-	frame := make([]byte, total)
-	if _, err := io.ReadFull(r, frame); err != nil {
+	frame, err := readFrameBody(r, int(total))
+	if err != nil {
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
 	}
 	return DecodeFrame(frame)
+}
+
+// frameChunk is how far ReadFrame allocates ahead of the bytes that arrived.
+const frameChunk = 1 << 20
+
+// readFrameBody reads n bytes, growing the buffer as they arrive rather than
+// reserving n up front: a length prefix costs four bytes to send, and a peer
+// announcing frames just under the maximum and then stalling would otherwise
+// pin that much memory per connection.
+func readFrameBody(r io.Reader, n int) ([]byte, error) {
+	if n <= frameChunk {
+		b := make([]byte, n)
+		_, err := io.ReadFull(r, b)
+		return b, err
+	}
+	b := make([]byte, 0, frameChunk)
+	for len(b) < n {
+		if len(b) == cap(b) {
+			nb := make([]byte, len(b), min(2*cap(b), n))
+			copy(nb, b)
+			b = nb
+		}
+		m, err := io.ReadFull(r, b[len(b):cap(b)])
+		b = b[:len(b)+m]
+		if err != nil {
+			if errors.Is(err, io.EOF) && len(b) > 0 {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return b, nil
 }
 
 // DecodeFrame decodes a frame without its 4-byte length prefix.
