@@ -107,6 +107,8 @@ func TestEndToEnd(t *testing.T) {
 		"--web.listen-address="+exporterAddr,
 		"--rocketmq.namesrv-address="+namesrv,
 		"--probe.allowed-targets=127\\.0\\.0\\.1:[0-9]+",
+		// Prometheus allows 1 s per scrape; keep most of it for the scrape.
+		"--rocketmq.timeout-offset=100ms",
 		"--log.level=warn")
 	exp.waitHTTP(t, "http://"+exporterAddr+"/metrics", 30*time.Second)
 

@@ -1,13 +1,12 @@
 package dashboards
 
 import (
-	"bufio"
 	"encoding/json"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/rocketmq-exporter/rocketmq_exporter/tools/catalog"
 	"github.com/rocketmq-exporter/rocketmq_exporter/tools/promqlx"
 	"github.com/rocketmq-exporter/rocketmq_exporter/tools/rules"
 )
@@ -68,29 +67,17 @@ type dashboardJSON struct {
 	} `json:"templating"`
 }
 
-func catalog(t *testing.T) map[string]bool {
+func known(t *testing.T) (catalog.Catalog, map[string]bool) {
 	t.Helper()
-	f, err := os.Open("../../alerts/testdata/catalog.txt")
+	cat, err := catalog.Load("../../docs/metrics.md")
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer f.Close()
-	out := map[string]bool{"up": true, "ALERTS": true}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if l != "" && !strings.HasPrefix(l, "#") {
-			out[l] = true
-		}
 	}
 	fs, err := rules.Load("../../alerts")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for n := range rules.Recorded(fs) {
-		out[n] = true
-	}
-	return out
+	return cat, rules.Recorded(fs)
 }
 
 // rangeSelector finds the duration of every range selector.
@@ -104,7 +91,7 @@ func TestDashboards(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	known := catalog(t)
+	cat, recorded := known(t)
 	seenUID := map[string]bool{}
 	for _, d := range ds {
 		var dj dashboardJSON
@@ -135,7 +122,7 @@ func TestDashboards(t *testing.T) {
 					t.Errorf("%s: variable %s query %q", d.File, v.Name, q)
 					continue
 				}
-				checkExpr(t, d.File+" variable "+v.Name, m[1], vars, known, false)
+				checkExpr(t, d.File+" variable "+v.Name, m[1], vars, cat, recorded, false)
 			}
 		}
 		for _, want := range []string{"datasource", "job", "cluster"} {
@@ -175,7 +162,7 @@ func TestDashboards(t *testing.T) {
 					if tg.Datasource == nil || tg.Datasource.UID != "${datasource}" {
 						t.Errorf("%s: query datasource is not ${datasource}", where)
 					}
-					checkExpr(t, where, tg.Expr, vars, known, true)
+					checkExpr(t, where, tg.Expr, vars, cat, recorded, true)
 				}
 			}
 		}
@@ -187,7 +174,7 @@ func TestDashboards(t *testing.T) {
 			if a.Datasource == nil || a.Datasource.UID != "${datasource}" {
 				t.Errorf("%s annotation %s: datasource is not ${datasource}", d.File, a.Name)
 			}
-			checkExpr(t, d.File+" annotation "+a.Name, a.Expr, vars, known, false)
+			checkExpr(t, d.File+" annotation "+a.Name, a.Expr, vars, cat, recorded, false)
 		}
 	}
 	if len(seenUID) != len(stableUIDs) {
@@ -198,7 +185,7 @@ func TestDashboards(t *testing.T) {
 // checkExpr parses a dashboard query, checks its variables are defined, its
 // metrics exist and, for panels, that every range is $__rate_interval (so
 // rates work at any scrape interval and zoom).
-func checkExpr(t *testing.T, where, expr string, vars, known map[string]bool, rateInterval bool) {
+func checkExpr(t *testing.T, where, expr string, vars map[string]bool, cat catalog.Catalog, recorded map[string]bool, rateInterval bool) {
 	t.Helper()
 	pq, used := promqlx.FromGrafana(expr)
 	for _, v := range used {
@@ -214,9 +201,14 @@ func checkExpr(t *testing.T, where, expr string, vars, known map[string]bool, ra
 	if len(names) == 0 {
 		t.Errorf("%s: selects no metric", where)
 	}
-	for _, n := range names {
-		if !known[n] {
-			t.Errorf("%s: metric %s is neither exported nor recorded", where, n)
+	sels, err := promqlx.Selectors(pq)
+	if err != nil {
+		t.Errorf("%s: %v", where, err)
+		return
+	}
+	for _, s := range sels {
+		for _, p := range cat.Check(s.Metric, s.Labels, recorded) {
+			t.Errorf("%s: %s", where, p)
 		}
 	}
 	if rateInterval {

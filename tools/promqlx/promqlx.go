@@ -134,3 +134,38 @@ func FromGrafana(q string) (string, []string) {
 	})
 	return q, vars
 }
+
+// Selector is one vector selector of an expression: the metric and the
+// labels it matches on.
+type Selector struct {
+	Metric string
+	Labels []string
+}
+
+// Selectors lists the vector selectors of expr.
+func Selectors(expr string) ([]Selector, error) {
+	e, err := parser.ParseExpr(expr)
+	if err != nil {
+		return nil, err
+	}
+	var out []Selector
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		s := Selector{Metric: vs.Name}
+		for _, m := range vs.LabelMatchers {
+			if m.Name == labels.MetricName {
+				if m.Type == labels.MatchEqual {
+					s.Metric = m.Value
+				}
+				continue
+			}
+			s.Labels = append(s.Labels, m.Name)
+		}
+		out = append(out, s)
+		return nil
+	})
+	return out, nil
+}

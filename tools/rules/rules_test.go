@@ -1,14 +1,13 @@
 package rules
 
 import (
-	"bufio"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/prometheus/promql/parser"
 	"gopkg.in/yaml.v3"
 
+	"github.com/rocketmq-exporter/rocketmq_exporter/tools/catalog"
 	"github.com/rocketmq-exporter/rocketmq_exporter/tools/promqlx"
 )
 
@@ -21,49 +20,33 @@ func load(t *testing.T) []*File {
 	return fs
 }
 
-// Catalog reads alerts/testdata/catalog.txt, the metric names the exporter
-// exports.
-func Catalog(t *testing.T, path string) map[string]bool {
-	t.Helper()
-	f, err := os.Open(path)
+// TestExpressionsParseAndUseKnownMetrics parses every rule expression and
+// annotation query with the Prometheus parser and checks that each metric
+// is exported (docs/metrics.md) or recorded, and that label matchers name
+// labels the metric has.
+func TestExpressionsParseAndUseKnownMetrics(t *testing.T) {
+	fs := load(t)
+	cat, err := catalog.Load("../../docs/metrics.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	out := map[string]bool{"up": true, "ALERTS": true}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		l := strings.TrimSpace(sc.Text())
-		if l != "" && !strings.HasPrefix(l, "#") {
-			out[l] = true
-		}
-	}
-	return out
-}
-
-// TestExpressionsParseAndUseKnownMetrics parses every rule expression and
-// annotation query with the Prometheus parser and checks that each metric
-// is exported or recorded.
-func TestExpressionsParseAndUseKnownMetrics(t *testing.T) {
-	fs := load(t)
-	catalog := Catalog(t, "../../alerts/testdata/catalog.txt")
 	recorded := Recorded(fs)
 	exprs := Expressions(fs)
 	if len(exprs) < 50 {
 		t.Fatalf("only %d expressions", len(exprs))
 	}
 	for _, e := range exprs {
-		if _, err := parser.ParseExpr(e.Expr); err != nil {
+		sels, err := promqlx.Selectors(e.Expr)
+		if err != nil {
 			t.Errorf("%s: %v", e.Source, err)
 			continue
 		}
-		names, err := promqlx.MetricNames(e.Expr)
-		if err != nil {
+		if _, err := promqlx.MetricNames(e.Expr); err != nil {
 			t.Errorf("%s: %v", e.Source, err)
 		}
-		for _, n := range names {
-			if !catalog[n] && !recorded[n] {
-				t.Errorf("%s: metric %s is neither exported nor recorded", e.Source, n)
+		for _, s := range sels {
+			for _, p := range cat.Check(s.Metric, s.Labels, recorded) {
+				t.Errorf("%s: %s", e.Source, p)
 			}
 		}
 	}
