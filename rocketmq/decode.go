@@ -117,6 +117,14 @@ func validUTF8(b []byte) string {
 // DecodeTopicConfigWrapper decodes GET_ALL_TOPIC_CONFIG (21), 4.9 and 5.x
 // (whose static-topic mapping tables have integer keys).
 func DecodeTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
+	if w, err := fastTopicConfigWrapper(body); err == nil {
+		return w, nil
+	}
+	return genericTopicConfigWrapper(body)
+}
+
+// genericTopicConfigWrapper is the encoding/json path of DecodeTopicConfigWrapper.
+func genericTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
 	var w TopicConfigWrapper
 	if err := decodeJSON("topic config", body, &w); err != nil {
 		return nil, err
@@ -169,6 +177,14 @@ func queueMap[V any](raw map[string]V) (map[MessageQueue]V, error) {
 
 // DecodeTopicStatsTable decodes GET_TOPIC_STATS_INFO (202).
 func DecodeTopicStatsTable(body []byte) (*TopicStatsTable, error) {
+	if t, err := fastTopicStats(body); err == nil {
+		return t, nil
+	}
+	return genericTopicStats(body)
+}
+
+// genericTopicStats is the encoding/json path of DecodeTopicStatsTable.
+func genericTopicStats(body []byte) (*TopicStatsTable, error) {
 	var w struct {
 		OffsetTable map[string]TopicOffset `json:"offsetTable"`
 		TopicPutTps float64                `json:"topicPutTps"`
@@ -199,6 +215,14 @@ func (w *wireConsumeStats) convert() (ConsumeStats, error) {
 
 // DecodeConsumeStats decodes GET_CONSUME_STATS (208).
 func DecodeConsumeStats(body []byte) (*ConsumeStats, error) {
+	if cs, err := fastConsumeStats(body); err == nil {
+		return cs, nil
+	}
+	return genericConsumeStats(body)
+}
+
+// genericConsumeStats is the encoding/json path of DecodeConsumeStats.
+func genericConsumeStats(body []byte) (*ConsumeStats, error) {
 	var w wireConsumeStats
 	if err := decodeJSON("consume stats", body, &w); err != nil {
 		return nil, err
@@ -215,6 +239,14 @@ func DecodeConsumeStats(body []byte) (*ConsumeStats, error) {
 // subscription group; groups without offsets (empty lists) are kept, in the
 // broker's order.
 func DecodeConsumeStatsList(body []byte) (*ConsumeStatsList, error) {
+	if l, err := fastConsumeStatsList(body); err == nil {
+		return l, nil
+	}
+	return genericConsumeStatsList(body)
+}
+
+// genericConsumeStatsList is the encoding/json path of DecodeConsumeStatsList.
+func genericConsumeStatsList(body []byte) (*ConsumeStatsList, error) {
 	var w struct {
 		BrokerAddr        string                          `json:"brokerAddr"`
 		TotalDiff         int64                           `json:"totalDiff"`
@@ -265,6 +297,14 @@ func DecodeGroupList(body []byte) (*GroupList, error) {
 // DecodeConsumeTimeSpan decodes QUERY_CONSUME_TIME_SPAN (303). The derived
 // *Str fields are formatted in the broker's time zone and are ignored.
 func DecodeConsumeTimeSpan(body []byte) ([]QueueTimeSpan, error) {
+	if s, err := fastConsumeTimeSpan(body); err == nil {
+		return s, nil
+	}
+	return genericConsumeTimeSpan(body)
+}
+
+// genericConsumeTimeSpan is the encoding/json path of DecodeConsumeTimeSpan.
+func genericConsumeTimeSpan(body []byte) ([]QueueTimeSpan, error) {
 	var w struct {
 		ConsumeTimeSpanSet []QueueTimeSpan `json:"consumeTimeSpanSet"`
 	}
@@ -279,6 +319,14 @@ func DecodeConsumeTimeSpan(body []byte) ([]QueueTimeSpan, error) {
 
 // DecodeConsumerConnection decodes GET_CONSUMER_CONNECTION_LIST (203).
 func DecodeConsumerConnection(body []byte) (*ConsumerConnection, error) {
+	if cc, err := fastConsumerConnection(body); err == nil {
+		return cc, nil
+	}
+	return genericConsumerConnection(body)
+}
+
+// genericConsumerConnection is the encoding/json path of DecodeConsumerConnection.
+func genericConsumerConnection(body []byte) (*ConsumerConnection, error) {
 	var cc ConsumerConnection
 	if err := decodeJSON("consumer connection", body, &cc); err != nil {
 		return nil, err
@@ -479,4 +527,474 @@ func DecodeControllerMetadata(ext map[string]string) (*ControllerMetadata, error
 		md.IsLeader = b
 	}
 	return md, nil
+}
+
+// Fast paths of the hot decoders (see jreader in relaxed.go). Each returns
+// errFallback, or any error, to have the generic decoder run instead; they
+// never report an error themselves.
+
+// object walks the members of an object with plain string keys, calling
+// member with the reader positioned on each value. null is an object with
+// no members.
+func (r *jreader) object(member func(key []byte) error) error {
+	if r.null() {
+		return nil
+	}
+	if err := r.enter('{'); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		ok, err := r.more('}', first)
+		if err != nil || !ok {
+			return err
+		}
+		k, err := r.key()
+		if err != nil {
+			return err
+		}
+		if err := member(k); err != nil {
+			return err
+		}
+	}
+}
+
+// array walks the elements of an array; null is no array at all (isNull).
+func (r *jreader) array(elem func() error) (isNull bool, err error) {
+	if r.null() {
+		return true, nil
+	}
+	if err := r.enter('['); err != nil {
+		return false, err
+	}
+	for first := true; ; first = false {
+		ok, err := r.more(']', first)
+		if err != nil || !ok {
+			return false, err
+		}
+		if err := elem(); err != nil {
+			return false, err
+		}
+	}
+}
+
+// once makes a repeated key give up: encoding/json reuses the elements of a
+// slice it decodes into twice, which the fast paths do not imitate.
+func once(seen *bool) error {
+	if *seen {
+		return errFallback
+	}
+	*seen = true
+	return nil
+}
+
+func (r *jreader) messageQueue(mq *MessageQueue) error {
+	if r.peek() != '{' {
+		return errFallback // null or not an object: let the generic path judge
+	}
+	return r.object(func(k []byte) error {
+		switch string(k) {
+		case "topic":
+			return r.str(&mq.Topic)
+		case "brokerName":
+			return r.str(&mq.BrokerName)
+		case "queueId":
+			return r.goInt(&mq.QueueID)
+		}
+		return r.unknown(k, "topic", "brokerName", "queueId")
+	})
+}
+
+// queueTable reads a map keyed by MessageQueue objects into m. A queue
+// listed twice gives up: the generic path keeps one of the two at random.
+func queueTable[V any](r *jreader, m map[MessageQueue]V, value func(*V) error) error {
+	if r.null() {
+		return nil
+	}
+	if err := r.enter('{'); err != nil {
+		return err
+	}
+	for first := true; ; first = false {
+		ok, err := r.more('}', first)
+		if err != nil || !ok {
+			return err
+		}
+		var mq MessageQueue
+		if err := r.messageQueue(&mq); err != nil {
+			return err
+		}
+		if err := r.expect(':'); err != nil {
+			return err
+		}
+		var v V
+		if err := value(&v); err != nil {
+			return err
+		}
+		n := len(m)
+		if m[mq] = v; len(m) == n {
+			return errFallback
+		}
+	}
+}
+
+func (r *jreader) topicOffset(v *TopicOffset) error {
+	return r.object(func(k []byte) error {
+		switch string(k) {
+		case "minOffset":
+			return r.int(&v.MinOffset, 64)
+		case "maxOffset":
+			return r.int(&v.MaxOffset, 64)
+		case "lastUpdateTimestamp":
+			return r.int(&v.LastUpdateTimestamp, 64)
+		}
+		return r.unknown(k, "minOffset", "maxOffset", "lastUpdateTimestamp")
+	})
+}
+
+func fastTopicStats(body []byte) (*TopicStatsTable, error) {
+	r := &jreader{b: body}
+	if r.peek() != '{' {
+		return nil, errFallback
+	}
+	t := &TopicStatsTable{OffsetTable: make(map[MessageQueue]TopicOffset, 8)}
+	err := r.object(func(k []byte) error {
+		switch string(k) {
+		case "offsetTable":
+			return queueTable(r, t.OffsetTable, r.topicOffset)
+		case "topicPutTps":
+			return r.float(&t.TopicPutTps)
+		}
+		return r.unknown(k, "offsetTable", "topicPutTps")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, r.end()
+}
+
+func (r *jreader) offsetWrapper(v *OffsetWrapper) error {
+	return r.object(func(k []byte) error {
+		switch string(k) {
+		case "brokerOffset":
+			return r.int(&v.BrokerOffset, 64)
+		case "consumerOffset":
+			return r.int(&v.ConsumerOffset, 64)
+		case "pullOffset":
+			return r.int(&v.PullOffset, 64)
+		case "lastTimestamp":
+			return r.int(&v.LastTimestamp, 64)
+		}
+		return r.unknown(k, "brokerOffset", "consumerOffset", "pullOffset", "lastTimestamp")
+	})
+}
+
+// consumeStats reads one ConsumeStats; null gives an empty one, like the
+// generic path.
+func (r *jreader) consumeStats(cs *ConsumeStats) error {
+	if cs.OffsetTable == nil {
+		cs.OffsetTable = make(map[MessageQueue]OffsetWrapper, 8)
+	}
+	return r.object(func(k []byte) error {
+		switch string(k) {
+		case "consumeTps":
+			return r.float(&cs.ConsumeTps)
+		case "offsetTable":
+			return queueTable(r, cs.OffsetTable, r.offsetWrapper)
+		}
+		return r.unknown(k, "consumeTps", "offsetTable")
+	})
+}
+
+func fastConsumeStats(body []byte) (*ConsumeStats, error) {
+	r := &jreader{b: body}
+	if r.peek() != '{' {
+		return nil, errFallback
+	}
+	var cs ConsumeStats
+	if err := r.consumeStats(&cs); err != nil {
+		return nil, err
+	}
+	return &cs, r.end()
+}
+
+func fastConsumeStatsList(body []byte) (*ConsumeStatsList, error) {
+	r := &jreader{b: body}
+	if r.peek() != '{' {
+		return nil, errFallback
+	}
+	out := &ConsumeStatsList{ConsumeStatsList: []GroupConsumeStats{}}
+	var seen bool
+	err := r.object(func(k []byte) error {
+		switch string(k) {
+		case "brokerAddr":
+			return r.str(&out.BrokerAddr)
+		case "totalDiff":
+			return r.int(&out.TotalDiff, 64)
+		case "totalInflightDiff":
+			return r.int(&out.TotalInflightDiff, 64)
+		case "consumeStatsList":
+			if err := once(&seen); err != nil {
+				return err
+			}
+			_, err := r.array(func() error { return r.groupConsumeStats(out) })
+			return err
+		}
+		return r.unknown(k, "brokerAddr", "totalDiff", "totalInflightDiff", "consumeStatsList")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, r.end()
+}
+
+// groupConsumeStats reads one {group: [ConsumeStats…]} entry. Entries with
+// more than one group give up (the generic path orders them by name).
+func (r *jreader) groupConsumeStats(out *ConsumeStatsList) error {
+	n := 0
+	return r.object(func(k []byte) error {
+		if n++; n > 1 {
+			return errFallback
+		}
+		g := GroupConsumeStats{Group: string(k), Stats: []ConsumeStats{}}
+		_, err := r.array(func() error {
+			var cs ConsumeStats
+			if err := r.consumeStats(&cs); err != nil {
+				return err
+			}
+			g.Stats = append(g.Stats, cs)
+			return nil
+		})
+		out.ConsumeStatsList = append(out.ConsumeStatsList, g)
+		return err
+	})
+}
+
+func (r *jreader) connection(c *Connection) error {
+	return r.object(func(k []byte) error {
+		switch string(k) {
+		case "clientId":
+			return r.str(&c.ClientID)
+		case "clientAddr":
+			return r.str(&c.ClientAddr)
+		case "language":
+			return r.str(&c.Language)
+		case "version":
+			return r.goInt(&c.Version)
+		}
+		return r.unknown(k, "clientId", "clientAddr", "language", "version")
+	})
+}
+
+func (r *jreader) subscriptionData(s *SubscriptionData) error {
+	var seenTags bool
+	return r.object(func(k []byte) error {
+		switch string(k) {
+		case "topic":
+			return r.str(&s.Topic)
+		case "subString":
+			return r.str(&s.SubString)
+		case "expressionType":
+			return r.str(&s.ExpressionType)
+		case "subVersion":
+			return r.int(&s.SubVersion, 64)
+		case "tagsSet":
+			if err := once(&seenTags); err != nil {
+				return err
+			}
+			tags := []string{}
+			isNull, err := r.array(func() error {
+				var t string
+				if err := r.str(&t); err != nil {
+					return err
+				}
+				tags = append(tags, t)
+				return nil
+			})
+			if !isNull {
+				s.TagsSet = tags
+			}
+			return err
+		}
+		return r.unknown(k, "topic", "subString", "expressionType", "subVersion", "tagsSet")
+	})
+}
+
+func fastConsumerConnection(body []byte) (*ConsumerConnection, error) {
+	r := &jreader{b: body}
+	if r.peek() != '{' {
+		return nil, errFallback
+	}
+	cc := &ConsumerConnection{}
+	var seenConns bool
+	err := r.object(func(k []byte) error {
+		switch string(k) {
+		case "connectionSet":
+			if err := once(&seenConns); err != nil {
+				return err
+			}
+			conns := []Connection{}
+			isNull, err := r.array(func() error {
+				var c Connection
+				if err := r.connection(&c); err != nil {
+					return err
+				}
+				conns = append(conns, c)
+				return nil
+			})
+			if !isNull {
+				cc.ConnectionSet = conns
+			}
+			return err
+		case "consumeType":
+			return r.str(&cc.ConsumeType)
+		case "messageModel":
+			return r.str(&cc.MessageModel)
+		case "consumeFromWhere":
+			return r.str(&cc.ConsumeFromWhere)
+		case "subscriptionTable":
+			if r.null() {
+				cc.SubscriptionTable = nil
+				return nil
+			}
+			if cc.SubscriptionTable == nil {
+				cc.SubscriptionTable = map[string]SubscriptionData{}
+			}
+			return r.object(func(topic []byte) error {
+				var s SubscriptionData
+				if err := r.subscriptionData(&s); err != nil {
+					return err
+				}
+				cc.SubscriptionTable[string(topic)] = s
+				return nil
+			})
+		}
+		return r.unknown(k, "connectionSet", "consumeType", "messageModel", "consumeFromWhere", "subscriptionTable")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cc, r.end()
+}
+
+func (r *jreader) topicConfig(tc *TopicConfig) error {
+	return r.object(func(k []byte) error {
+		switch string(k) {
+		case "topicName":
+			return r.str(&tc.TopicName)
+		case "readQueueNums":
+			return r.goInt(&tc.ReadQueueNums)
+		case "writeQueueNums":
+			return r.goInt(&tc.WriteQueueNums)
+		case "perm":
+			return r.goInt(&tc.Perm)
+		case "topicFilterType":
+			return r.str(&tc.TopicFilterType)
+		case "topicSysFlag":
+			return r.goInt(&tc.TopicSysFlag)
+		case "order":
+			return r.bool(&tc.Order)
+		}
+		return r.unknown(k, "topicName", "readQueueNums", "writeQueueNums", "perm", "topicFilterType", "topicSysFlag", "order")
+	})
+}
+
+func (r *jreader) dataVersion(dv *DataVersion) error {
+	return r.object(func(k []byte) error {
+		switch string(k) {
+		case "counter":
+			return r.int(&dv.Counter, 64)
+		case "timestamp":
+			return r.int(&dv.Timestamp, 64)
+		}
+		return r.unknown(k, "counter", "timestamp")
+	})
+}
+
+func fastTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
+	r := &jreader{b: body}
+	if r.peek() != '{' {
+		return nil, errFallback
+	}
+	w := &TopicConfigWrapper{}
+	err := r.object(func(k []byte) error {
+		switch string(k) {
+		case "topicConfigTable":
+			if r.null() {
+				w.TopicConfigTable = nil
+				return nil
+			}
+			if w.TopicConfigTable == nil {
+				w.TopicConfigTable = map[string]TopicConfig{}
+			}
+			return r.object(func(name []byte) error {
+				var tc TopicConfig
+				if err := r.topicConfig(&tc); err != nil {
+					return err
+				}
+				key := tc.TopicName
+				if key != string(name) { // the usual case shares one string
+					key = string(name)
+				}
+				w.TopicConfigTable[key] = tc
+				return nil
+			})
+		case "dataVersion":
+			return r.dataVersion(&w.DataVersion)
+		}
+		return r.unknown(k, "topicConfigTable", "dataVersion")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, r.end()
+}
+
+func (r *jreader) queueTimeSpan(s *QueueTimeSpan) error {
+	return r.object(func(k []byte) error {
+		switch string(k) {
+		case "messageQueue":
+			if r.null() {
+				return nil
+			}
+			return r.messageQueue(&s.MessageQueue)
+		case "minTimeStamp":
+			return r.int(&s.MinTimeStamp, 64)
+		case "maxTimeStamp":
+			return r.int(&s.MaxTimeStamp, 64)
+		case "consumeTimeStamp":
+			return r.int(&s.ConsumeTimeStamp, 64)
+		case "delayTime":
+			return r.int(&s.DelayTime, 64)
+		}
+		return r.unknown(k, "messageQueue", "minTimeStamp", "maxTimeStamp", "consumeTimeStamp", "delayTime")
+	})
+}
+
+func fastConsumeTimeSpan(body []byte) ([]QueueTimeSpan, error) {
+	r := &jreader{b: body}
+	if r.peek() != '{' {
+		return nil, errFallback
+	}
+	out := []QueueTimeSpan{}
+	var seen bool
+	err := r.object(func(k []byte) error {
+		if string(k) != "consumeTimeSpanSet" {
+			return r.unknown(k, "consumeTimeSpanSet")
+		}
+		if err := once(&seen); err != nil {
+			return err
+		}
+		_, err := r.array(func() error {
+			var s QueueTimeSpan
+			if err := r.queueTimeSpan(&s); err != nil {
+				return err
+			}
+			out = append(out, s)
+			return nil
+		})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, r.end()
 }

@@ -3,7 +3,10 @@ package rocketmq
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // fastjson, which every RocketMQ server uses for bodies, writes map keys that
@@ -349,4 +352,304 @@ func Unmarshal(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(nb))
 	dec.UseNumber()
 	return dec.Decode(v)
+}
+
+// The hot decoders (topic stats, consume stats, consumer connections, topic
+// config: tens of thousands of bodies per scrape on a large cluster) do not
+// go through Normalize and encoding/json: a jreader walks the fastjson body
+// once and they fill their typed result directly. A jreader gives up
+// (errFallback) on anything it is not sure to read exactly as the generic
+// path would (escaped keys, fields matching only case-insensitively,
+// non-integer numbers, repeated queues, …); the decoder then runs the generic
+// path, so results and error messages never depend on which path ran.
+
+// errFallback makes a fast decoder hand the body to the generic path.
+var errFallback = errors.New("rocketmq: fast decoder gives up")
+
+// jreader is a cursor over a relaxed JSON document.
+type jreader struct {
+	b     []byte
+	i     int
+	depth int
+}
+
+func (r *jreader) peek() byte {
+	r.i = skipSpace(r.b, r.i)
+	if r.i >= len(r.b) {
+		return 0
+	}
+	return r.b[r.i]
+}
+
+// null consumes a null literal if one is next.
+func (r *jreader) null() bool {
+	if r.peek() == 'n' && r.i+4 <= len(r.b) && string(r.b[r.i:r.i+4]) == "null" {
+		end, err := scanScalar(r.b, r.i)
+		if err != nil {
+			return false
+		}
+		r.i = end
+		return true
+	}
+	return false
+}
+
+func (r *jreader) expect(c byte) error {
+	if r.peek() != c {
+		return errFallback
+	}
+	r.i++
+	return nil
+}
+
+// end checks that nothing but white space follows the top-level value.
+func (r *jreader) end() error {
+	if r.peek() != 0 || r.i < len(r.b) {
+		return errFallback
+	}
+	return nil
+}
+
+// enter opens an object or array; the caller then loops on more.
+func (r *jreader) enter(open byte) error {
+	if r.depth >= MaxNestingDepth {
+		return errFallback
+	}
+	if err := r.expect(open); err != nil {
+		return err
+	}
+	r.depth++
+	return nil
+}
+
+// more reports whether another member or element follows in the container
+// closed by close, consuming the separating comma or the closing byte.
+func (r *jreader) more(close byte, first bool) (bool, error) {
+	c := r.peek()
+	if c == close {
+		r.i++
+		r.depth--
+		return false, nil
+	}
+	if !first {
+		if c != ',' {
+			return false, errFallback
+		}
+		r.i++
+		if r.peek() == close { // trailing comma
+			return false, errFallback
+		}
+	}
+	return true, nil
+}
+
+// key reads a plain string key and the colon after it. Keys that are not
+// strings, or that hold escapes, give up.
+func (r *jreader) key() ([]byte, error) {
+	if r.peek() != '"' {
+		return nil, errFallback
+	}
+	k, err := r.rawString()
+	if err != nil {
+		return nil, err
+	}
+	return k, r.expect(':')
+}
+
+// rawString reads a string without escapes and returns its bytes (a view
+// into the body).
+func (r *jreader) rawString() ([]byte, error) {
+	if r.peek() != '"' {
+		return nil, errFallback
+	}
+	end, err := scanString(r.b, r.i)
+	if err != nil {
+		return nil, errFallback
+	}
+	s := r.b[r.i+1 : end-1]
+	if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
+		return nil, errFallback
+	}
+	r.i = end
+	return s, nil
+}
+
+// str reads a string value into *dst; null leaves *dst as it is, as
+// encoding/json does.
+func (r *jreader) str(dst *string) error {
+	if r.null() {
+		return nil
+	}
+	s, err := r.rawString()
+	if err != nil {
+		return err
+	}
+	*dst = string(s)
+	return nil
+}
+
+// number returns the text of the number that comes next.
+func (r *jreader) number() ([]byte, error) {
+	r.peek()
+	end, err := scanNumber(r.b, r.i)
+	if err != nil {
+		return nil, errFallback
+	}
+	s := r.b[r.i:end]
+	r.i = end
+	return s, nil
+}
+
+// int reads an integer of bitSize bits into *dst (null: unchanged).
+func (r *jreader) int(dst *int64, bitSize int) error {
+	if r.null() {
+		return nil
+	}
+	s, err := r.number()
+	if err != nil {
+		return err
+	}
+	n, ok := parseInt(s, bitSize)
+	if !ok {
+		return errFallback
+	}
+	*dst = n
+	return nil
+}
+
+// goInt reads a Go int.
+func (r *jreader) goInt(dst *int) error {
+	v := int64(*dst)
+	if err := r.int(&v, strconv.IntSize); err != nil {
+		return err
+	}
+	*dst = int(v)
+	return nil
+}
+
+// parseInt parses a plain JSON integer without allocating; fractions and
+// exponents are refused (encoding/json refuses them for integer fields).
+func parseInt(s []byte, bitSize int) (int64, bool) {
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		s = s[1:]
+	}
+	// 19 digits hold every int64 and cannot overflow a uint64.
+	if len(s) == 0 || len(s) > 19 {
+		return 0, false
+	}
+	var u uint64
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		u = u*10 + uint64(c-'0')
+	}
+	limit := uint64(1) << (bitSize - 1)
+	if neg {
+		if u > limit {
+			return 0, false
+		}
+		return -int64(u), true
+	}
+	if u >= limit {
+		return 0, false
+	}
+	return int64(u), true
+}
+
+// float reads a number into *dst (null: unchanged).
+func (r *jreader) float(dst *float64) error {
+	if r.null() {
+		return nil
+	}
+	s, err := r.number()
+	if err != nil {
+		return err
+	}
+	f, err := strconv.ParseFloat(string(s), 64)
+	if err != nil {
+		return errFallback
+	}
+	*dst = f
+	return nil
+}
+
+// bool reads true or false into *dst (null: unchanged).
+func (r *jreader) bool(dst *bool) error {
+	if r.null() {
+		return nil
+	}
+	end, err := scanScalar(r.b, r.i)
+	if err != nil {
+		return errFallback
+	}
+	switch string(r.b[r.i:end]) {
+	case "true":
+		*dst = true
+	case "false":
+		*dst = false
+	default:
+		return errFallback
+	}
+	r.i = end
+	return nil
+}
+
+// skip passes over any value, relaxed keys included.
+func (r *jreader) skip() error {
+	switch c := r.peek(); c {
+	case '{', '[':
+		close := byte('}')
+		if c == '[' {
+			close = ']'
+		}
+		if err := r.enter(c); err != nil {
+			return err
+		}
+		for first := true; ; first = false {
+			ok, err := r.more(close, first)
+			if err != nil || !ok {
+				return err
+			}
+			if close == '}' {
+				if err := r.skip(); err != nil { // any key
+					return err
+				}
+				if err := r.expect(':'); err != nil {
+					return err
+				}
+			}
+			if err := r.skip(); err != nil {
+				return err
+			}
+		}
+	case '"':
+		end, err := scanString(r.b, r.i)
+		if err != nil {
+			return errFallback
+		}
+		r.i = end
+	case 0:
+		return errFallback
+	default:
+		end, err := scanScalar(r.b, r.i)
+		if err != nil {
+			return errFallback
+		}
+		r.i = end
+	}
+	return nil
+}
+
+// unknown skips the value of a key the decoder does not read, unless
+// encoding/json would have matched the key to one of the known fields
+// case-insensitively.
+func (r *jreader) unknown(key []byte, known ...string) error {
+	for _, k := range known {
+		if bytes.EqualFold(key, []byte(k)) {
+			return errFallback
+		}
+	}
+	return r.skip()
 }
