@@ -19,6 +19,11 @@ func (n *Node) handle(req *rocketmq.Command) *rocketmq.Command {
 			return reply(req, rocketmq.ResponseSystemError, remark, nil)
 		}
 	}
+	// Producer and consumer requests (messaging.go) lock for themselves: a
+	// parked pull must wait without the cluster lock.
+	if h := n.clientHandler(req.Code); h != nil {
+		return h(req)
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed || !n.alive {
@@ -172,7 +177,7 @@ func (n *Node) groupTps(cg, topic string, now int64) float64 {
 // topics but not this one; ABP skips such topics in consume stats.
 func (c *Cluster) subscribedElsewhere(cg, topic string) bool {
 	g := c.cgroups[cg]
-	if g == nil || g.online == 0 || len(g.subTime) == 0 {
+	if g == nil || c.onlineClients(g) == 0 || len(g.subTime) == 0 {
 		return false
 	}
 	_, ok := g.subTime[topic]
@@ -259,7 +264,7 @@ func (n *Node) consumeByWho(req *rocketmq.Command) *rocketmq.Command {
 	var groups []string
 	for _, name := range n.c.cgOrder {
 		cg := n.c.cgroups[name]
-		if _, ok := cg.subTime[topic]; ok && cg.online > 0 {
+		if _, ok := cg.subTime[topic]; ok && n.c.onlineClients(cg) > 0 {
 			seen[name] = true
 			groups = append(groups, name)
 		}
@@ -320,10 +325,10 @@ func (n *Node) consumeTimeSpan(req *rocketmq.Command) *rocketmq.Command {
 func (n *Node) consumerConnections(req *rocketmq.Command) *rocketmq.Command {
 	name := req.ExtFields["consumerGroup"]
 	cg := n.c.cgroups[name]
-	if cg == nil || cg.online == 0 {
+	if cg == nil || n.c.onlineClients(cg) == 0 {
 		return reply(req, rocketmq.ResponseConsumerNotOnline, "the consumer group["+name+"] not online", nil)
 	}
-	conns := make(jarr, cg.online)
+	conns := make(jarr, cg.online, n.c.onlineClients(cg))
 	for i := range conns {
 		conns[i] = jbean{
 			"clientAddr": jstr(fmt.Sprintf("127.0.0.1:%d", 53000+(cg.clientBase+i)%10000)),
@@ -331,6 +336,7 @@ func (n *Node) consumerConnections(req *rocketmq.Command) *rocketmq.Command {
 			"language":   jstr("JAVA"), "version": jint(n.c.ver.code),
 		}
 	}
+	conns = append(conns, n.c.wireConnections(name)...)
 	subs := jmap{}
 	topics := append([]string(nil), cg.topics...)
 	if !cg.broadcasting {

@@ -29,6 +29,7 @@ type Cluster struct {
 	cgroups  map[string]*consumerGroup
 	cgOrder  []string
 	cursors  map[string]int64
+	msg      messaging // producer/consumer traffic over the wire (messaging.go)
 	namesrvs []*NameServer
 	ctrl     *server
 	ctrlF    faultBox

@@ -23,6 +23,15 @@
 // and tests step through the timeline with Elect, Promote, RegisterNow and
 // SyncNow.
 //
+// Clients can publish and consume over the wire (messaging.go): brokers
+// answer SEND_MESSAGE (10, 310), PULL_MESSAGE (11, long polling with the
+// suspend flag, stored-message layout), HEART_BEAT (34), UNREGISTER_CLIENT
+// (35), GET_CONSUMER_LIST_BY_GROUP (38) and UPDATE_CONSUMER_OFFSET (15), enough
+// for rocketmq-client-go's producer and push consumer. Sent messages land in
+// the same model as Produce. StallPulls and DropSends inject consumer-side
+// stalls and silent message loss; the generic faults below, limited to one
+// request code, make sends or pulls fail.
+//
 // Faults (slow answers, silence, resets in the middle of a frame, garbage,
 // oversized length prefixes, error codes) can be injected per node or
 // NameServer at runtime, optionally for one request code.

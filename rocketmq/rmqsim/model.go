@@ -239,6 +239,7 @@ func (c *Cluster) cursor(topic string, advance int) int64 {
 func (c *Cluster) store(g *group, topic string, q int, k, now int64) {
 	t := g.topics[topic]
 	t.queues[q].put(k, now)
+	c.notifyPut(g, topic, q)
 	bytes := k * msgSize
 	g.commitLog += bytes
 	for _, n := range g.nodes {

@@ -20,6 +20,12 @@ const serverMaxFrame = 16777216 - 4
 // broker's admin thread pool bounds concurrent admin requests.
 const maxInflightPerConn = 16
 
+// maxParkedPerConn bounds the long-polling PULL_MESSAGE requests a
+// connection may have parked. A real broker parks them outside its thread
+// pools (PullRequestHoldService), so they must not use up the slots other
+// requests on the same connection need: a consumer holds one pull per queue.
+const maxParkedPerConn = 1024
+
 // writeTimeout bounds every answer write, so a client that stops reading
 // cannot pin a goroutine.
 const writeTimeout = 10 * time.Second
@@ -92,6 +98,24 @@ func (s *server) running() bool {
 	defer s.mu.Unlock()
 	return s.cur != nil
 }
+
+// stopping is closed when the current incarnation stops, and already closed
+// when the server is not running. A handler that waits (a parked pull) must
+// return when it closes: stop waits for every handler of its incarnation.
+func (s *server) stopping() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cur == nil {
+		return closedChan
+	}
+	return s.cur.done
+}
+
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
 
 func (s *server) start() error {
 	s.mu.Lock()
@@ -193,6 +217,7 @@ func (s *server) serveConn(inc *incarnation, conn net.Conn) {
 	}()
 	w := &connWriter{conn: conn}
 	sem := make(chan struct{}, maxInflightPerConn)
+	parked := make(chan struct{}, maxParkedPerConn)
 	for {
 		_ = conn.SetReadDeadline(time.Now().Add(idleTimeout))
 		req, err := rocketmq.ReadFrame(conn, serverMaxFrame)
@@ -208,15 +233,19 @@ func (s *server) serveConn(inc *incarnation, conn net.Conn) {
 		if f.applies(req.Code) && f.Kind == FaultClose {
 			return
 		}
+		slots := sem
+		if req.Code == rocketmq.CodePullMessage {
+			slots = parked
+		}
 		select {
-		case sem <- struct{}{}:
+		case slots <- struct{}{}:
 		case <-inc.done:
 			return
 		}
 		inc.wg.Add(1)
 		go func() {
 			defer inc.wg.Done()
-			defer func() { <-sem }()
+			defer func() { <-slots }()
 			s.process(inc, w, req, f)
 		}()
 	}

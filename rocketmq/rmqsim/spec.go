@@ -89,6 +89,11 @@ type Timing struct {
 	// code 1 with the NoSuchElementException remark for this long, like a
 	// real broker without TPS samples. Default 0 (off).
 	StartupWindow time.Duration
+	// LongPollMax caps how long a PULL_MESSAGE with the suspend flag is
+	// held when its queue has nothing new. Default 0: the request's
+	// suspendTimeoutMillis, like a broker with longPollingEnable=true (a
+	// broker with it off holds shortPollingTimeMills, 1 s).
+	LongPollMax time.Duration
 	// Manual turns off every automatic step (elections, promotions,
 	// registrations after restart, in-sync changes); tests then drive the
 	// timeline with Elect, Promote, RegisterNow and SyncNow.
