@@ -9,10 +9,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -273,7 +273,7 @@ func (c *consumerCollector) Update(ctx context.Context, s *Scrape, ch chan<- pro
 			return
 		}
 		j := dlqs[i-len(conns)]
-		st, err := s.Client.TopicStats(ctx, j.cb.b.Addr, dlqTopic(j.group))
+		st, err := topicStats(ctx, s, j.cb.b.Addr, dlqTopic(j.group))
 		switch {
 		case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
 			c.logger.Debug("DLQ topic vanished during the scrape", "broker", j.cb.b.Addr, "group", j.group)
@@ -597,15 +597,24 @@ func (t *statusTracker) sweep(now time.Time) {
 	}
 }
 
-// eachBounded runs fn(0..n-1) with at most limit calls in flight.
+// eachBounded runs fn(0..n-1) on at most limit goroutines. The workers
+// live for the whole fan-out rather than one goroutine per call: a scrape of
+// a large cluster makes tens of thousands of calls, and each new goroutine
+// would grow its stack again for the decoders.
 func eachBounded(limit, n int, fn func(i int)) {
-	var g errgroup.Group
-	g.SetLimit(max(1, limit))
-	for i := range n {
-		g.Go(func() error {
-			fn(i)
-			return nil
+	workers := min(max(1, limit), n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
 		})
 	}
-	_ = g.Wait()
+	wg.Wait()
 }

@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -93,42 +92,46 @@ func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- promet
 		mu.Unlock()
 	}
 
-	var g errgroup.Group
-	g.SetLimit(limit)
-	for _, b := range owners {
-		g.Go(func() error {
-			tc, err := s.TopicConfig(ctx, b)
-			if err != nil && !isNoTopicError(err) {
-				fail(fmt.Errorf("broker %s: topic config: %w", b.Addr, err))
-				return nil
-			}
-			mine := c.selectTopics(b, tc, internal)
-			mu.Lock()
-			jobs = append(jobs, mine...)
-			mu.Unlock()
-			return nil
-		})
-	}
-	_ = g.Wait()
+	eachBounded(limit, len(owners), func(i int) {
+		b := owners[i]
+		tc, err := s.TopicConfig(ctx, b)
+		if err != nil && !isNoTopicError(err) {
+			fail(fmt.Errorf("broker %s: topic config: %w", b.Addr, err))
+			return
+		}
+		mine := c.selectTopics(b, tc, internal)
+		mu.Lock()
+		jobs = append(jobs, mine...)
+		mu.Unlock()
+	})
 
-	for _, j := range jobs {
-		g.Go(func() error {
-			st, err := s.Client.TopicStats(ctx, j.b.Addr, j.topic)
-			switch {
-			case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
-				// Deleted between the two requests: nothing to report.
-				c.logger.Debug("topic vanished during the scrape", "broker", j.b.Addr, "topic", j.topic)
-				return nil
-			case err != nil:
-				fail(fmt.Errorf("broker %s: topic %q stats: %w", j.b.Addr, j.topic, err))
-				return nil
-			}
-			c.emit(ch, j, st)
-			return nil
-		})
-	}
-	_ = g.Wait()
+	eachBounded(limit, len(jobs), func(i int) {
+		j := jobs[i]
+		st, err := topicStats(ctx, s, j.b.Addr, j.topic)
+		switch {
+		case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
+			// Deleted between the two requests: nothing to report.
+			c.logger.Debug("topic vanished during the scrape", "broker", j.b.Addr, "topic", j.topic)
+			return
+		case err != nil:
+			fail(fmt.Errorf("broker %s: topic %q stats: %w", j.b.Addr, j.topic, err))
+			return
+		}
+		c.emit(ch, j, st)
+	})
 	return errors.Join(errs...)
+}
+
+// topicStats reads GET_TOPIC_STATS_INFO. The topic and the consumer
+// collector both read DLQ topics, so those answers are shared within a
+// scrape; every other topic is read once anyway and not kept.
+func topicStats(ctx context.Context, s *Scrape, addr, topic string) (*rocketmq.TopicStatsTable, error) {
+	if !strings.HasPrefix(topic, dlqTopicPrefix) {
+		return s.Client.TopicStats(ctx, addr, topic)
+	}
+	return memoize(s, "topicstats\x00"+addr+"\x00"+topic, func() (*rocketmq.TopicStatsTable, error) {
+		return s.Client.TopicStats(ctx, addr, topic)
+	})
 }
 
 // selectTopics applies the filters before any per-topic request is made, so

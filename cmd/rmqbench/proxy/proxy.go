@@ -1,0 +1,370 @@
+// Package proxy is a remoting-protocol proxy for benchmarks. It stands in
+// front of every port of a cluster (NameServers, brokers, DLedger ports),
+// counts the requests it passes on by code, and rewrites the upstream
+// addresses in every answer to its own, so a client that discovers brokers
+// through the NameServer (ours or a peer exporter) keeps talking through it.
+//
+// With Freeze it also remembers each answer and replays it for the same
+// request: the cluster then costs nothing but a map lookup, and a benchmark
+// measures the exporter rather than the simulation behind it.
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
+)
+
+// Options configures a Proxy.
+type Options struct {
+	// Freeze replays the first answer to each distinct request.
+	Freeze bool
+	// Timeout bounds each upstream request (default 30s). A request the
+	// upstream does not answer is not answered either.
+	Timeout time.Duration
+	Logger  *slog.Logger
+}
+
+// Proxy is one listener per upstream address.
+type Proxy struct {
+	opts     Options
+	log      *slog.Logger
+	upstream *rocketmq.Client
+	toProxy  map[string]string
+	toUp     map[string]string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	lns    []net.Listener
+
+	connMu sync.Mutex
+	conns  map[net.Conn]struct{}
+
+	countMu sync.Mutex
+	counts  map[int]int
+
+	cacheMu sync.RWMutex
+	cache   map[string]*answer
+}
+
+// Start listens on 127.0.0.1 for each upstream address.
+func Start(upstreams []string, opts Options) (*Proxy, error) {
+	if opts.Timeout <= 0 {
+		opts.Timeout = 30 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{
+		opts: opts, log: log,
+		upstream: rocketmq.NewClient(rocketmq.ClientOptions{}),
+		toProxy:  map[string]string{}, toUp: map[string]string{},
+		ctx: ctx, cancel: cancel,
+		conns: map[net.Conn]struct{}{}, counts: map[int]int{}, cache: map[string]*answer{},
+	}
+	for _, up := range upstreams {
+		if up == "" || p.toProxy[up] != "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		p.lns = append(p.lns, ln)
+		p.toProxy[up] = ln.Addr().String()
+		p.toUp[ln.Addr().String()] = up
+	}
+	for _, ln := range p.lns {
+		up := p.toUp[ln.Addr().String()]
+		p.wg.Add(1)
+		go p.accept(ln, up)
+	}
+	return p, nil
+}
+
+// Addr is the proxy address standing for upstream ("" if none).
+func (p *Proxy) Addr(upstream string) string { return p.toProxy[upstream] }
+
+// Take returns the requests counted by code since the previous Take.
+func (p *Proxy) Take() map[int]int {
+	p.countMu.Lock()
+	defer p.countMu.Unlock()
+	out := p.counts
+	p.counts = map[int]int{}
+	return out
+}
+
+// Close stops every listener and connection and waits for them.
+func (p *Proxy) Close() {
+	p.cancel()
+	for _, ln := range p.lns {
+		_ = ln.Close()
+	}
+	p.connMu.Lock()
+	for c := range p.conns {
+		_ = c.Close()
+	}
+	p.connMu.Unlock()
+	p.wg.Wait()
+	_ = p.upstream.Close()
+}
+
+func (p *Proxy) accept(ln net.Listener, up string) {
+	defer p.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		p.connMu.Lock()
+		if p.ctx.Err() != nil {
+			p.connMu.Unlock()
+			_ = c.Close()
+			return
+		}
+		p.conns[c] = struct{}{}
+		p.wg.Add(1)
+		p.connMu.Unlock()
+		go p.serve(c, up)
+	}
+}
+
+// connOut serialises the answers written to one client connection and
+// batches those the reader answers itself.
+type connOut struct {
+	mu sync.Mutex
+	c  net.Conn
+	bw *bufio.Writer
+}
+
+func (o *connOut) write(frame []byte, flush bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	_ = o.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	if _, err := o.bw.Write(frame); err != nil {
+		_ = o.c.Close()
+		return
+	}
+	if flush {
+		if err := o.bw.Flush(); err != nil {
+			_ = o.c.Close()
+		}
+	}
+}
+
+func (p *Proxy) serve(c net.Conn, up string) {
+	defer p.wg.Done()
+	var inflight sync.WaitGroup
+	defer func() {
+		inflight.Wait()
+		p.connMu.Lock()
+		delete(p.conns, c)
+		p.connMu.Unlock()
+		_ = c.Close()
+	}()
+	br := bufio.NewReaderSize(c, 64<<10)
+	out := &connOut{c: c, bw: bufio.NewWriterSize(c, 64<<10)}
+	sem := make(chan struct{}, 64)
+	for {
+		req, err := rocketmq.ReadFrame(br, rocketmq.DefaultMaxFrameSize)
+		if err != nil {
+			return
+		}
+		if req.IsResponse() {
+			continue
+		}
+		p.count(req.Code)
+		if p.rewriteRequest(req); p.opts.Freeze {
+			if a := p.lookup(up, req); a != nil {
+				out.write(a.frame(req.Opaque), br.Buffered() == 0)
+				continue
+			}
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-p.ctx.Done():
+			return
+		}
+		inflight.Add(1)
+		go func() {
+			defer inflight.Done()
+			defer func() { <-sem }()
+			p.forward(out, up, req)
+		}()
+	}
+}
+
+func (p *Proxy) count(code int) {
+	p.countMu.Lock()
+	p.counts[code]++
+	p.countMu.Unlock()
+}
+
+func (p *Proxy) forward(out *connOut, up string, req *rocketmq.Command) {
+	ctx, cancel := context.WithTimeout(p.ctx, p.opts.Timeout)
+	defer cancel()
+	fwd := *req
+	resp, err := p.upstream.Invoke(ctx, up, &fwd)
+	if err != nil || resp == nil || req.IsOneway() {
+		if err != nil {
+			p.log.Debug("upstream did not answer", "upstream", up, "code", req.Code, "err", err)
+		}
+		return
+	}
+	resp.Opaque = req.Opaque
+	resp.Flag |= rocketmq.FlagResponse
+	resp.Remark = p.rewrite(resp.Remark, p.toProxy)
+	for k, v := range resp.ExtFields {
+		resp.ExtFields[k] = p.rewrite(v, p.toProxy)
+	}
+	resp.Body = p.rewriteBytes(resp.Body, p.toProxy)
+	a, err := newAnswer(resp)
+	if err != nil {
+		p.log.Debug("cannot re-encode answer", "code", req.Code, "err", err)
+		return
+	}
+	if p.opts.Freeze {
+		p.store(up, req, a)
+	}
+	out.write(a.frame(req.Opaque), true)
+}
+
+// rewriteRequest maps proxy addresses in a request back to the upstream's,
+// should a client quote one.
+func (p *Proxy) rewriteRequest(req *rocketmq.Command) {
+	for k, v := range req.ExtFields {
+		req.ExtFields[k] = p.rewrite(v, p.toUp)
+	}
+	req.Body = p.rewriteBytes(req.Body, p.toUp)
+}
+
+var addrRE = regexp.MustCompile(`\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}:\d{1,5}`)
+
+func (p *Proxy) rewrite(s string, m map[string]string) string {
+	if !strings.Contains(s, ".") {
+		return s
+	}
+	return addrRE.ReplaceAllStringFunc(s, func(a string) string {
+		if r, ok := m[a]; ok {
+			return r
+		}
+		return a
+	})
+}
+
+func (p *Proxy) rewriteBytes(b []byte, m map[string]string) []byte {
+	if !bytes.Contains(b, []byte(".")) {
+		return b
+	}
+	return addrRE.ReplaceAllFunc(b, func(a []byte) []byte {
+		if r, ok := m[string(a)]; ok {
+			return []byte(r)
+		}
+		return a
+	})
+}
+
+// cacheKey identifies a request by everything that can change its answer.
+func cacheKey(up string, req *rocketmq.Command) string {
+	var b strings.Builder
+	b.WriteString(up)
+	b.WriteByte(0)
+	b.WriteString(strconv.Itoa(req.Code))
+	for _, k := range slices.Sorted(maps.Keys(req.ExtFields)) {
+		b.WriteByte(0)
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(req.ExtFields[k])
+	}
+	b.WriteByte(0)
+	b.Write(req.Body)
+	return b.String()
+}
+
+func (p *Proxy) lookup(up string, req *rocketmq.Command) *answer {
+	k := cacheKey(up, req)
+	p.cacheMu.RLock()
+	defer p.cacheMu.RUnlock()
+	return p.cache[k]
+}
+
+func (p *Proxy) store(up string, req *rocketmq.Command, a *answer) {
+	if !a.replayable() {
+		return
+	}
+	k := cacheKey(up, req)
+	p.cacheMu.Lock()
+	p.cache[k] = a
+	p.cacheMu.Unlock()
+}
+
+// answer is an encoded response whose opaque is filled in per request: the
+// JSON header is kept as the text before and after the opaque's digits.
+type answer struct {
+	serType   byte
+	pre, post []byte // JSON header around the opaque value
+	header    []byte // binary header (opaque at bytes 5..8)
+	body      []byte
+}
+
+func newAnswer(resp *rocketmq.Command) (*answer, error) {
+	resp.Opaque = 0
+	frame, err := rocketmq.EncodeFrame(resp)
+	if err != nil {
+		return nil, err
+	}
+	word := binary.BigEndian.Uint32(frame[4:8])
+	hlen := int(word & 0xFFFFFF)
+	header := frame[8 : 8+hlen]
+	a := &answer{serType: byte(word >> 24), body: frame[8+hlen:]}
+	if a.serType != rocketmq.SerializeJSON {
+		a.header = header
+		return a, nil
+	}
+	const marker = `"opaque":0`
+	i := bytes.Index(header, []byte(marker))
+	if i < 0 {
+		return nil, fmt.Errorf("no opaque in header %q", header)
+	}
+	a.pre = header[:i+len(marker)-1]
+	a.post = header[i+len(marker):]
+	return a, nil
+}
+
+func (a *answer) replayable() bool { return a.serType == rocketmq.SerializeJSON || len(a.header) >= 9 }
+
+func (a *answer) frame(opaque int32) []byte {
+	var num [12]byte
+	header := a.header
+	if a.serType == rocketmq.SerializeJSON {
+		digits := strconv.AppendInt(num[:0], int64(opaque), 10)
+		header = make([]byte, 0, len(a.pre)+len(digits)+len(a.post))
+		header = append(append(append(header, a.pre...), digits...), a.post...)
+	} else if len(header) >= 9 {
+		header = slices.Clone(header)
+		binary.BigEndian.PutUint32(header[5:9], uint32(opaque))
+	}
+	total := 4 + len(header) + len(a.body)
+	f := make([]byte, 8, 4+total)
+	binary.BigEndian.PutUint32(f[0:4], uint32(total))
+	binary.BigEndian.PutUint32(f[4:8], uint32(a.serType)<<24|uint32(len(header)))
+	f = append(f, header...)
+	return append(f, a.body...)
+}

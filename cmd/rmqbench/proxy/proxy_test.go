@@ -1,0 +1,81 @@
+package proxy
+
+import (
+	"context"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/rocketmq-exporter/rocketmq_exporter/cmd/rmqbench/scenario"
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
+)
+
+func TestProxyRewritesCountsAndFreezes(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	spec := scenario.Spec{Topics: 4, Queues: 2, Groups: 3, BrokerGroups: 2}
+	sim, err := scenario.Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	p, err := Start(scenario.Endpoints(sim), Options{Freeze: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	client := rocketmq.NewClient(rocketmq.ClientOptions{})
+	defer client.Close()
+	admin := rocketmq.NewAdmin(client)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	ns := p.Addr(sim.NameServerAddrs()[0])
+	ci, err := admin.BrokerClusterInfo(ctx, ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leader := sim.Leader(scenario.BrokerGroup(1))
+	if got, want := ci.BrokerAddrTable[scenario.BrokerGroup(1)].BrokerAddrs[0], p.Addr(leader.Addr()); got != want {
+		t.Fatalf("master of %s listed as %s, want the proxy's %s", scenario.BrokerGroup(1), got, want)
+	}
+	cfg, err := admin.BrokerConfig(ctx, p.Addr(sim.Leader(scenario.BrokerGroup(0)).Addr()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	self := sim.Leader(scenario.BrokerGroup(0))
+	if want := self.SelfID() + "-" + p.Addr(self.DLedgerAddr()); !strings.Contains(cfg["dLegerPeers"], want) {
+		t.Errorf("dLegerPeers %q does not name the proxy's DLedger port %s", cfg["dLegerPeers"], want)
+	}
+
+	topic := scenario.Topic(1) // on broker group 1
+	direct, err := admin.TopicStats(ctx, leader.Addr(), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Take()
+	for range 2 {
+		via, err := admin.TopicStats(ctx, p.Addr(leader.Addr()), topic)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(direct, via) {
+			t.Fatalf("through the proxy %+v, direct %+v", via, direct)
+		}
+	}
+	if _, err := sim.Produce(topic, 10); err != nil {
+		t.Fatal(err)
+	}
+	frozen, err := admin.TopicStats(ctx, p.Addr(leader.Addr()), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(direct, frozen) {
+		t.Error("a frozen proxy asked upstream again")
+	}
+	if got := p.Take(); !reflect.DeepEqual(got, map[int]int{rocketmq.CodeGetTopicStatsInfo: 3}) {
+		t.Errorf("counts %v, want three topic stats", got)
+	}
+}
