@@ -12,7 +12,6 @@ BIN       ?= rocketmq_exporter
 PKG       := github.com/rocketmq-exporter/rocketmq_exporter
 FUZZTIME  ?= 10s
 DOCKER_IMAGE ?= rocketmq-exporter:$(VERSION)
-DOCKER_BASE  ?= quay.io/prometheus/busybox:latest
 
 # Demo ports: the simulated NameServer, brokers, DLedger peers and the exporter.
 DEMO_NAMESRV      ?= 127.0.0.1:9876
@@ -89,13 +88,16 @@ demo:
 	echo "demo: a process exited (port in use? set DEMO_NAMESRV, DEMO_BROKER_BASE, DEMO_DLEDGER_BASE, DEMO_LISTEN)"; \
 	kill $$sim $$exp 2>/dev/null; wait; exit 1
 
+# The image is built from the Dockerfile with the binary `make build` made
+# (BINARY=prebuilt), the way promu-built images are.
 docker: build
 	@if ! command -v docker >/dev/null 2>&1; then \
 	  echo "docker: no docker client installed; the static binary ./$(BIN) runs in any base image"; exit 1; fi
 	@if ! docker info >/dev/null 2>&1; then \
 	  echo "docker: no Docker engine reachable (docker info failed); start one or use the static binary ./$(BIN)"; exit 1; fi
-	printf '%s\n' 'FROM $(DOCKER_BASE)' 'COPY $(BIN) /bin/rocketmq_exporter' 'EXPOSE 9187' 'USER nobody' \
-	  'ENTRYPOINT ["/bin/rocketmq_exporter"]' | docker build -t $(DOCKER_IMAGE) -f - .
+	mkdir -p .build/$$($(GO) env GOOS)-$$($(GO) env GOARCH)
+	cp $(BIN) .build/$$($(GO) env GOOS)-$$($(GO) env GOARCH)/rocketmq_exporter
+	docker build --build-arg BINARY=prebuilt -t $(DOCKER_IMAGE) .
 
 tarball:
 	@if ! command -v promu >/dev/null 2>&1; then \
