@@ -353,7 +353,8 @@ func loadConfigFile(path string) (map[string]authModule, error) {
 }
 
 // scrapeTimeout is the deadline of one scrape: Prometheus' own timeout minus
-// the offset when it says, else --rocketmq.timeout; never more than max, so
+// the offset when it says (half of it when it is not above the offset), else
+// --rocketmq.timeout; never more than max, so
 // the answer can still be written before the server's write timeout.
 func scrapeTimeout(header string, fallback, offset, max time.Duration) (time.Duration, error) {
 	d := fallback
@@ -366,7 +367,11 @@ func scrapeTimeout(header string, fallback, offset, max time.Duration) (time.Dur
 		case secs > max.Seconds()+offset.Seconds():
 			d = max
 		case time.Duration(secs*float64(time.Second))-offset <= 0:
-			err = fmt.Errorf("X-Prometheus-Scrape-Timeout-Seconds %q is not above --rocketmq.timeout-offset %v", header, offset)
+			// A scrape timeout shorter than the offset still bounds the
+			// scrape: answering after Prometheus gave up is useless, so use
+			// half of it rather than the (longer) fallback.
+			d = time.Duration(secs * float64(time.Second) / 2)
+			err = fmt.Errorf("X-Prometheus-Scrape-Timeout-Seconds %q is not above --rocketmq.timeout-offset %v; using half of it", header, offset)
 		default:
 			d = time.Duration(secs*float64(time.Second)) - offset
 		}
