@@ -54,9 +54,12 @@ func Resolve(ctx context.Context, client Client, t Targets, logger *slog.Logger)
 		Now:         time.Now(),
 		Concurrency: conc,
 	}
+	start := time.Now()
 	switch t.Mode {
 	case ModeCluster:
-		s.NameServers, s.ClusterInfo = askNameServers(ctx, client, uniq(t.NameServers), logger)
+		nsCtx, cancel := phaseContext(ctx, start, nameServerShare)
+		s.NameServers, s.ClusterInfo = askNameServers(nsCtx, client, uniq(t.NameServers), logger)
+		cancel()
 		if s.ClusterInfo == nil {
 			if len(s.NameServers) > 0 {
 				logger.Error("no NameServer answered GET_BROKER_CLUSTER_INFO; no broker can be scraped", "namesrv_count", len(s.NameServers))
@@ -64,15 +67,39 @@ func Resolve(ctx context.Context, client Client, t Targets, logger *slog.Logger)
 			break
 		}
 		s.Brokers = brokersFromClusterInfo(s.ClusterInfo)
-		readIdentities(ctx, client, s.Brokers, conc, false, logger)
+		idCtx, cancel := phaseContext(ctx, start, identityShare)
+		readIdentities(idCtx, client, s.Brokers, conc, false, logger)
+		cancel()
 	default:
 		for _, addr := range uniq(t.Brokers) {
 			s.Brokers = append(s.Brokers, &Broker{Addr: addr, Address: addr, ID: -1})
 		}
-		readIdentities(ctx, client, s.Brokers, conc, true, logger)
+		idCtx, cancel := phaseContext(ctx, start, identityShare)
+		readIdentities(idCtx, client, s.Brokers, conc, true, logger)
+		cancel()
 	}
 	sortBrokers(s.Brokers)
 	return s
+}
+
+// Shares of the scrape's time (from the start of Resolve to the deadline)
+// that finding the brokers may use: the NameServers a quarter, the NameServers
+// and identity reads together a half. A target that accepts and never answers
+// is cut off there, and the collectors keep at least half of the deadline for
+// the targets that did answer instead of none.
+const (
+	nameServerShare = 0.25
+	identityShare   = 0.5
+)
+
+// phaseContext bounds one step of Resolve to share of the time ctx had left
+// at start; without a deadline there is nothing to share.
+func phaseContext(ctx context.Context, start time.Time, share float64) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, start.Add(time.Duration(float64(dl.Sub(start))*share)))
 }
 
 // askNameServers asks every NameServer at once, so one dead NameServer costs
