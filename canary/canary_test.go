@@ -1,0 +1,284 @@
+package canary
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/goleak"
+
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq/rmqsim"
+)
+
+// simCluster starts two single-node broker groups hosting the probe topic.
+func simCluster(t *testing.T, spec rmqsim.Spec) *rmqsim.Cluster {
+	t.Helper()
+	if len(spec.Groups) == 0 {
+		spec.Groups = []rmqsim.GroupSpec{{Cluster: "C", Name: "broker-a"}, {Cluster: "C", Name: "broker-b"}}
+	}
+	c, err := rmqsim.Start(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	for _, g := range spec.Groups {
+		if err := c.CreateTopic(g.Name, DefaultTopic, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// syncBuffer is a log sink safe for the library's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// newAdmin is the exporter's own client, as the binary hands it over.
+func newAdmin(t *testing.T, creds *rocketmq.Credentials) *rocketmq.Admin {
+	t.Helper()
+	cl := rocketmq.NewClient(rocketmq.ClientOptions{RequestTimeout: 3 * time.Second, Credentials: creds})
+	t.Cleanup(func() { _ = cl.Close() })
+	return rocketmq.NewAdmin(cl)
+}
+
+func fastConfig(t *testing.T, c *rmqsim.Cluster) Config {
+	return Config{
+		NameServers: c.NameServerAddrs(),
+		Admin:       newAdmin(t, nil),
+		Interval:    50 * time.Millisecond,
+		SLA:         200 * time.Millisecond,
+		LostAfter:   3 * time.Second,
+		SendTimeout: 2 * time.Second,
+	}
+}
+
+func startCanary(t *testing.T, cfg Config) (*Canary, *syncBuffer) {
+	t.Helper()
+	logs := &syncBuffer{}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	if cfg.ClientLogLevel == 0 {
+		cfg.ClientLogLevel = ClientLogInfo
+	}
+	c, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Error(err)
+		}
+		if t.Failed() || testing.Verbose() {
+			t.Logf("canary logs:\n%s", logs.String())
+		}
+	})
+	return c, logs
+}
+
+// gather collects the canary's families by name.
+func gather(t *testing.T, c *Canary) map[string]*dto.MetricFamily {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*dto.MetricFamily{}
+	for _, mf := range mfs {
+		out[mf.GetName()] = mf
+	}
+	return out
+}
+
+func labelOf(m *dto.Metric, name string) string {
+	for _, l := range m.GetLabel() {
+		if l.GetName() == name {
+			return l.GetValue()
+		}
+	}
+	return ""
+}
+
+// byBroker maps a family's series to a value per broker label.
+func byBroker(mf *dto.MetricFamily) map[string]float64 {
+	out := map[string]float64{}
+	if mf == nil {
+		return out
+	}
+	for _, m := range mf.GetMetric() {
+		b := labelOf(m, "broker")
+		switch {
+		case m.Counter != nil:
+			out[b] = m.GetCounter().GetValue()
+		case m.Gauge != nil:
+			out[b] = m.GetGauge().GetValue()
+		case m.Histogram != nil:
+			out[b] = float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return out
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// ourGoroutines lists goroutines running code of this package (test files
+// excluded): after Close there must be none.
+func ourGoroutines() []string {
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	var out []string
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		lines := strings.Split(g, "\n")
+		for i := 1; i+1 < len(lines); i += 2 {
+			fn, file := lines[i], lines[i+1]
+			if strings.HasPrefix(fn, "github.com/rocketmq-exporter/rocketmq_exporter/canary.") && !strings.Contains(file, "_test.go") {
+				out = append(out, g)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func TestRoundTripsAgainstTheSimulator(t *testing.T) {
+	sim := simCluster(t, rmqsim.Spec{})
+	c, _ := startCanary(t, fastConfig(t, sim))
+
+	var first map[string]float64
+	waitFor(t, "round trips through both broker groups", 20*time.Second, func() bool {
+		mfs := gather(t, c)
+		first = byBroker(mfs["rocketmq_canary_last_round_trip_timestamp_seconds"])
+		e2e := byBroker(mfs["rocketmq_canary_end_to_end_latency_seconds"])
+		return first["broker-a"] > 0 && first["broker-b"] > 0 && e2e["broker-a"] >= 3 && e2e["broker-b"] >= 3
+	})
+	mfs := gather(t, c)
+	if up := mfs["rocketmq_canary_up"].GetMetric()[0].GetGauge().GetValue(); up != 1 {
+		t.Errorf("rocketmq_canary_up = %v", up)
+	}
+	produced, failed := byBroker(mfs["rocketmq_canary_produce_total"]), byBroker(mfs["rocketmq_canary_produce_failures_total"])
+	platency := byBroker(mfs["rocketmq_canary_produce_latency_seconds"])
+	for _, b := range []string{"broker-a", "broker-b"} {
+		if produced[b] < 3 || failed[b] != 0 || platency[b] < 3 {
+			t.Errorf("%s: produced %v, failed %v, produce latency samples %v", b, produced[b], failed[b], platency[b])
+		}
+	}
+	if lost := byBroker(mfs["rocketmq_canary_messages_lost_total"]); len(lost) != 0 {
+		t.Errorf("lost: %v", lost)
+	}
+	// The buckets follow the SLA (200ms × factors).
+	h := mfs["rocketmq_canary_end_to_end_latency_seconds"].GetMetric()[0].GetHistogram()
+	if got := h.GetBucket()[4].GetUpperBound(); got != 0.2 {
+		t.Errorf("SLA bucket = %v, want 0.2", got)
+	}
+	if sla := mfs["rocketmq_canary_sla_seconds"].GetMetric()[0].GetGauge().GetValue(); sla != 0.2 {
+		t.Errorf("sla gauge %v", sla)
+	}
+
+	// The last round trip keeps advancing.
+	waitFor(t, "a newer round trip", 10*time.Second, func() bool {
+		now := byBroker(gather(t, c)["rocketmq_canary_last_round_trip_timestamp_seconds"])
+		return now["broker-a"] > first["broker-a"] && now["broker-b"] > first["broker-b"]
+	})
+
+	// The brokers saw the traffic the exporter's collectors read: offsets
+	// advanced and the group is registered.
+	var stored int64
+	for _, g := range []string{"broker-a", "broker-b"} {
+		for q := 0; q < 2; q++ {
+			stored += sim.MaxOffset(g, DefaultTopic, q)
+		}
+	}
+	if stored < 6 {
+		t.Errorf("only %d probes stored in the simulator", stored)
+	}
+	if ids := sim.ConsumerClients(DefaultGroup); len(ids) != 1 {
+		t.Errorf("consumer clients registered: %v", ids)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if g := ourGoroutines(); len(g) > 0 {
+		t.Errorf("goroutines of the canary left after Close:\n%s", strings.Join(g, "\n\n"))
+	}
+	if up := gather(t, c)["rocketmq_canary_up"].GetMetric()[0].GetGauge().GetValue(); up != 0 {
+		t.Errorf("rocketmq_canary_up after Close = %v", up)
+	}
+}
+
+
+// TestLibraryGoroutinesDrainAfterClose documents what the client library
+// leaves behind: after Close nothing of ours runs, and once the cluster
+// closes its connections every goroutine ends within the library's own
+// timeouts (parked pulls: 30 s; startup sleeps: 10 s).
+func TestLibraryGoroutinesDrainAfterClose(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits up to a minute for the client library's timers")
+	}
+	before := goleak.IgnoreCurrent()
+	sim := simCluster(t, rmqsim.Spec{})
+	c, _ := startCanary(t, fastConfig(t, sim))
+	waitFor(t, "a round trip", 20*time.Second, func() bool {
+		return byBroker(gather(t, c)["rocketmq_canary_end_to_end_latency_seconds"])["broker-a"] > 0
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	sim.Close()
+	// The statistics printers of each consumer sleep until the next minute,
+	// hour and month boundary before they look at their stop signal.
+	stats := []goleak.Option{before}
+	for _, f := range []string{"func4", "func5", "func6"} {
+		stats = append(stats, goleak.IgnoreAnyFunction("github.com/apache/rocketmq-client-go/v2/consumer.(*statsItemSet).init."+f))
+	}
+	var err error
+	for time.Since(begin) < time.Minute {
+		if err = goleak.Find(stats...); err == nil {
+			t.Logf("client library goroutines gone %v after Close", time.Since(begin).Round(time.Second))
+			return
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Errorf("goroutines left a minute after Close: %v", err)
+}
