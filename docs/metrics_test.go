@@ -48,9 +48,13 @@ func TestMetricsDoc(t *testing.T) {
 		scrapeAll(t, c, fams)
 		stop()
 	}
-	// The build info comes from the binary's long-lived registry.
+	// The build info and the remoting client's counters come from the
+	// binary's long-lived registry.
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(versioncollector.NewCollector("rocketmq_exporter"))
+	client := rocketmq.NewClient(rocketmq.ClientOptions{})
+	defer client.Close()
+	reg.MustRegister(versioncollector.NewCollector("rocketmq_exporter"),
+		collector.NewRemotingCollector(map[string]*rocketmq.Client{"default": client}))
 	addFamilies(t, reg, "exporter", fams)
 
 	got := render(fams)

@@ -11,7 +11,7 @@ import (
 // address) signing with creds, and the typed admin view the collectors use.
 // --rocketmq.timeout also bounds requests made without a deadline, though
 // every scrape sets one.
-func newRocketMQClient(cfg *config, creds *rocketmq.Credentials, logger *slog.Logger) (collector.Client, func() error) {
+func newRocketMQClient(cfg *config, creds *rocketmq.Credentials, logger *slog.Logger) (collector.Client, *rocketmq.Client) {
 	c := rocketmq.NewClient(rocketmq.ClientOptions{
 		MaxFrameSize:   cfg.maxFrameSize,
 		RequestTimeout: cfg.timeout,
@@ -19,5 +19,5 @@ func newRocketMQClient(cfg *config, creds *rocketmq.Credentials, logger *slog.Lo
 		Credentials:    creds,
 		Logger:         logger.With("component", "remoting"),
 	})
-	return rocketmq.NewAdmin(c), c.Close
+	return rocketmq.NewAdmin(c), c
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/collector"
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
 
 // HTTP server limits. WriteTimeout bounds a whole scrape; the scrape's own
@@ -135,13 +136,15 @@ func newServer(cfg *config, logger *slog.Logger) (*server, error) {
 		logger.Info("TLS to RocketMQ enabled", "insecure_skip_verify", cfg.tls.InsecureSkipVerify)
 	}
 
-	c, closeFn := newRocketMQClient(cfg, cfg.credentials, logger)
+	c, raw := newRocketMQClient(cfg, cfg.credentials, logger)
 	s.client = c
-	s.closers = append(s.closers, closeFn)
+	s.closers = append(s.closers, raw.Close)
+	rawClients := map[string]*rocketmq.Client{"default": raw}
 	for name, m := range cfg.authModules {
-		mc, closeFn := newRocketMQClient(cfg, m.credentials, logger.With("auth_module", name))
+		mc, raw := newRocketMQClient(cfg, m.credentials, logger.With("auth_module", name))
 		s.moduleClients[name] = mc
-		s.closers = append(s.closers, closeFn)
+		s.closers = append(s.closers, raw.Close)
+		rawClients["auth_module:"+name] = raw
 		logger.Info("Probe auth module loaded", "auth_module", name, "sources", m.sources)
 	}
 	if cfg.probeAllowed != nil {
@@ -153,6 +156,7 @@ func newServer(cfg *config, logger *slog.Logger) (*server, error) {
 		versioncollector.NewCollector(exporterName),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewGoCollector(),
+		collector.NewRemotingCollector(rawClients),
 	)
 	if cfg.maxRequests > 0 {
 		s.slots = make(chan struct{}, cfg.maxRequests)
