@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -50,6 +52,9 @@ type consumerCollector struct {
 	tps         *prometheus.Desc
 	statusDesc  *prometheus.Desc
 	queueLag    *prometheus.Desc
+
+	ln       labelNames
+	statuses []*dto.LabelPair // status label pairs in label order, shared by all scrapes
 }
 
 func newConsumerCollector(o Options, logger *slog.Logger) (Collector, error) {
@@ -59,11 +64,18 @@ func newConsumerCollector(o Options, logger *slog.Logger) (Collector, error) {
 	name := func(n string) string { return prometheus.BuildFQName(Namespace, "consumer", n) }
 	gl := []string{"cluster", "broker", "group", "topic"}
 	grp := []string{"cluster", "broker", "group"}
+	ln := newLabelNames()
+	var statuses []*dto.LabelPair
+	for _, st := range slices.Sorted(slices.Values(consumerStatuses)) {
+		statuses = append(statuses, labelPair(ln.status, st))
+	}
 	return &consumerCollector{
-		opts:   o,
-		logger: logger,
-		lag:    newLagCache(),
-		status: newStatusTracker(),
+		opts:     o,
+		logger:   logger,
+		ln:       ln,
+		statuses: statuses,
+		lag:      newLagCache(),
+		status:   newStatusTracker(),
 		lagMessages: prometheus.NewDesc(name("group_lag_messages"),
 			"Messages of the topic on this broker group not yet consumed by the group: sum over queues of max(0, brokerOffset - consumerOffset) (GET_BROKER_CONSUME_STATS). Not reported for online BROADCASTING groups, whose offsets live in the clients.",
 			gl, nil),
@@ -328,6 +340,15 @@ func (c *consumerCollector) Update(ctx context.Context, s *Scrape, ch chan<- pro
 		})
 	}
 
+	// In label order (broker, cluster, then group), so the registry's sort
+	// finds the series already sorted.
+	sort.SliceStable(brokers, func(i, j int) bool {
+		a, b := brokers[i].b, brokers[j].b
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Cluster < b.Cluster
+	})
 	for _, cb := range brokers {
 		c.emit(ch, cb, now)
 	}
@@ -439,53 +460,56 @@ func (c *consumerCollector) groupFromStats(name string, stats []rocketmq.Consume
 
 func (c *consumerCollector) emit(ch chan<- prometheus.Metric, cb *consumerBroker, now time.Time) {
 	cluster, broker := cb.b.Cluster, cb.b.Name
+	bl := newBrokerLabels(c.ln, cb.b)
 	for _, g := range cb.groups {
-		gv := []string{cluster, broker, g.name}
+		gp := labelPair(c.ln.group, g.name)
+		gv := sortedLabels(bl.broker, bl.cluster, gp)
 		if g.connKnown {
-			ch <- prometheus.MustNewConstMetric(c.consumers, prometheus.GaugeValue, float64(g.consumerCount()), gv...)
+			ch <- newSeries(c.consumers, prometheus.GaugeValue, float64(g.consumerCount()), gv)
 			if g.consumerCount() > 0 {
-				ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1,
-					cluster, broker, g.name, g.conn.MessageModel, g.conn.ConsumeType)
+				ch <- newSeries(c.info, prometheus.GaugeValue, 1, sortedLabels(bl.broker, bl.cluster, gp,
+					labelPair(c.ln.messageModel, g.conn.MessageModel), labelPair(c.ln.consumeType, g.conn.ConsumeType)))
 			}
 		}
 		if g.stats {
-			ch <- prometheus.MustNewConstMetric(c.tps, prometheus.GaugeValue, g.tps, gv...)
+			ch <- newSeries(c.tps, prometheus.GaugeValue, g.tps, gv)
 		}
 		if g.broadcasting() {
 			continue
 		}
 		for _, t := range g.topics {
-			tv := []string{cluster, broker, g.name, t.topic}
-			ch <- prometheus.MustNewConstMetric(c.lagMessages, prometheus.GaugeValue, float64(t.lagMessages()), tv...)
-			ch <- prometheus.MustNewConstMetric(c.consumed, prometheus.CounterValue, float64(t.consumedMessages()), tv...)
+			tp := labelPair(c.ln.topic, t.topic)
+			tv := sortedLabels(bl.broker, bl.cluster, gp, tp)
+			ch <- newSeries(c.lagMessages, prometheus.GaugeValue, float64(t.lagMessages()), tv)
+			ch <- newSeries(c.consumed, prometheus.CounterValue, float64(t.consumedMessages()), tv)
 			if c.opts.LagSeconds && t.age.Known {
-				ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, t.age.Seconds, tv...)
+				ch <- newSeries(c.lagSeconds, prometheus.GaugeValue, t.age.Seconds, tv)
 			}
 			if c.opts.PerQueue {
 				for _, q := range t.queues {
-					ch <- prometheus.MustNewConstMetric(c.queueLag, prometheus.GaugeValue, float64(max(0, q.broker-q.consumer)),
-						cluster, broker, g.name, t.topic, strconv.Itoa(q.queue))
+					qv := sortedLabels(bl.broker, bl.cluster, gp, labelPair(c.ln.queueID, strconv.Itoa(q.queue)), tp)
+					ch <- newSeries(c.queueLag, prometheus.GaugeValue, float64(max(0, q.broker-q.consumer)), qv)
 				}
 			}
 		}
 		if g.retry != nil {
-			ch <- prometheus.MustNewConstMetric(c.retryLag, prometheus.GaugeValue, float64(g.retry.lagMessages()), gv...)
+			ch <- newSeries(c.retryLag, prometheus.GaugeValue, float64(g.retry.lagMessages()), gv)
 		}
 		if g.connKnown {
 			m := c.status.observe(statusKey{cluster, broker, g.name}, now, g.topics)
 			verdict := consumerVerdict(g.lagMessages(), g.consumerCount(), m)
-			for _, st := range consumerStatuses {
+			for _, st := range c.statuses {
 				v := 0.0
-				if st == verdict {
+				if *st.Value == verdict {
 					v = 1
 				}
-				ch <- prometheus.MustNewConstMetric(c.statusDesc, prometheus.GaugeValue, v, cluster, broker, g.name, st)
+				ch <- newSeries(c.statusDesc, prometheus.GaugeValue, v, sortedLabels(bl.broker, bl.cluster, gp, st))
 			}
 		}
 	}
 	for _, g := range cb.dlqNames {
 		if depth, ok := cb.dlq[g]; ok {
-			ch <- prometheus.MustNewConstMetric(c.dlq, prometheus.GaugeValue, float64(depth), cluster, broker, g)
+			ch <- newSeries(c.dlq, prometheus.GaugeValue, float64(depth), sortedLabels(bl.broker, bl.cluster, labelPair(c.ln.group, g)))
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -31,6 +32,9 @@ type topicCollector struct {
 	lastUpdate *prometheus.Desc
 	queueMax   *prometheus.Desc
 	queueMin   *prometheus.Desc
+
+	ln    labelNames
+	types map[string]*dto.LabelPair // type label pairs, shared by all scrapes
 }
 
 func newTopicCollector(o Options, logger *slog.Logger) (Collector, error) {
@@ -39,9 +43,16 @@ func newTopicCollector(o Options, logger *slog.Logger) (Collector, error) {
 	}
 	name := func(n string) string { return prometheus.BuildFQName(Namespace, "topic", n) }
 	queueLabels := append(append([]string(nil), topicLabels...), "queue_id")
+	ln := newLabelNames()
+	types := map[string]*dto.LabelPair{}
+	for _, t := range []string{topicTypeNormal, topicTypeRetry, topicTypeDLQ, topicTypeSystem} {
+		types[t] = labelPair(ln.typ, t)
+	}
 	return &topicCollector{
 		opts:   o,
 		logger: logger,
+		ln:     ln,
+		types:  types,
 		messages: prometheus.NewDesc(name("messages_total"),
 			"Messages written to the topic on this broker group: sum over its queues of maxOffset (GET_TOPIC_STATS_INFO offsetTable.maxOffset), read from the group's master.",
 			topicLabels, nil),
@@ -69,8 +80,25 @@ func newTopicCollector(o Options, logger *slog.Logger) (Collector, error) {
 // topicJob is one GET_TOPIC_STATS_INFO request to make.
 type topicJob struct {
 	b     *Broker
+	bl    brokerLabels
 	topic string
 	typ   string
+}
+
+// topicResult is what one topic's answer reports, kept until every answer is
+// in so that the series go out already in the order the registry sorts them
+// into (sorting 100,000 series that arrive shuffled costs more than
+// collecting them).
+type topicResult struct {
+	ok                             bool
+	sumMax, sumMin, retained, last int64
+	queues                         int
+	perQueue                       []queueStat // by queue id, with per-queue detail only
+}
+
+type queueStat struct {
+	id       int
+	max, min int64
 }
 
 func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheus.Metric) error {
@@ -104,7 +132,19 @@ func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- promet
 		jobs = append(jobs, mine...)
 		mu.Unlock()
 	})
+	// The label order of every topic series: broker, cluster, topic.
+	sort.Slice(jobs, func(i, j int) bool {
+		a, b := jobs[i], jobs[j]
+		if a.b.Name != b.b.Name {
+			return a.b.Name < b.b.Name
+		}
+		if a.b.Cluster != b.b.Cluster {
+			return a.b.Cluster < b.b.Cluster
+		}
+		return a.topic < b.topic
+	})
 
+	results := make([]topicResult, len(jobs))
 	eachBounded(limit, len(jobs), func(i int) {
 		j := jobs[i]
 		st, err := topicStats(ctx, s, j.b.Addr, j.topic)
@@ -117,8 +157,11 @@ func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- promet
 			fail(fmt.Errorf("broker %s: topic %q stats: %w", j.b.Addr, j.topic, err))
 			return
 		}
-		c.emit(ch, j, st)
+		results[i] = c.summarise(st)
 	})
+	for i, j := range jobs {
+		c.emit(ch, j, &results[i])
+	}
 	return errors.Join(errs...)
 }
 
@@ -145,6 +188,7 @@ func (c *topicCollector) selectTopics(b *Broker, tc *rocketmq.TopicConfigWrapper
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	bl := newBrokerLabels(c.ln, b)
 	var out []topicJob
 	for _, name := range names {
 		if !c.opts.Topics.Match(name) {
@@ -154,39 +198,52 @@ func (c *topicCollector) selectTopics(b *Broker, tc *rocketmq.TopicConfigWrapper
 		if typ == topicTypeSystem && !c.opts.SystemTopics {
 			continue
 		}
-		out = append(out, topicJob{b: b, topic: name, typ: typ})
+		out = append(out, topicJob{b: b, bl: bl, topic: name, typ: typ})
 	}
 	return out
 }
 
-func (c *topicCollector) emit(ch chan<- prometheus.Metric, j topicJob, st *rocketmq.TopicStatsTable) {
+func (c *topicCollector) summarise(st *rocketmq.TopicStatsTable) topicResult {
 	if st == nil {
-		return
+		return topicResult{}
 	}
-	var sumMax, sumMin, retained, last int64
-	for _, off := range st.OffsetTable {
-		sumMax += off.MaxOffset
-		sumMin += off.MinOffset
-		if d := off.MaxOffset - off.MinOffset; d > 0 {
-			retained += d
-		}
-		last = max(last, off.LastUpdateTimestamp)
-	}
-	lv := []string{j.b.Cluster, j.b.Name, j.topic, j.typ}
-	ch <- prometheus.MustNewConstMetric(c.messages, prometheus.CounterValue, float64(sumMax), lv...)
-	ch <- prometheus.MustNewConstMetric(c.minOffset, prometheus.GaugeValue, float64(sumMin), lv...)
-	ch <- prometheus.MustNewConstMetric(c.retained, prometheus.GaugeValue, float64(retained), lv...)
-	ch <- prometheus.MustNewConstMetric(c.queues, prometheus.GaugeValue, float64(len(st.OffsetTable)), lv...)
-	if last > 0 {
-		ch <- prometheus.MustNewConstMetric(c.lastUpdate, prometheus.GaugeValue, float64(last)/1000, lv...)
-	}
-	if !c.opts.PerQueue {
-		return
-	}
+	r := topicResult{ok: true, queues: len(st.OffsetTable)}
 	for mq, off := range st.OffsetTable {
-		qv := append(append([]string(nil), lv...), strconv.Itoa(mq.QueueID))
-		ch <- prometheus.MustNewConstMetric(c.queueMax, prometheus.GaugeValue, float64(off.MaxOffset), qv...)
-		ch <- prometheus.MustNewConstMetric(c.queueMin, prometheus.GaugeValue, float64(off.MinOffset), qv...)
+		r.sumMax += off.MaxOffset
+		r.sumMin += off.MinOffset
+		if d := off.MaxOffset - off.MinOffset; d > 0 {
+			r.retained += d
+		}
+		r.last = max(r.last, off.LastUpdateTimestamp)
+		if c.opts.PerQueue {
+			r.perQueue = append(r.perQueue, queueStat{mq.QueueID, off.MaxOffset, off.MinOffset})
+		}
+	}
+	sort.Slice(r.perQueue, func(i, j int) bool { return r.perQueue[i].id < r.perQueue[j].id })
+	return r
+}
+
+func (c *topicCollector) emit(ch chan<- prometheus.Metric, j topicJob, r *topicResult) {
+	if !r.ok {
+		return
+	}
+	typ := c.types[j.typ]
+	if typ == nil {
+		typ = labelPair(c.ln.typ, j.typ)
+	}
+	topic := labelPair(c.ln.topic, j.topic)
+	lv := sortedLabels(j.bl.broker, j.bl.cluster, topic, typ)
+	ch <- newSeries(c.messages, prometheus.CounterValue, float64(r.sumMax), lv)
+	ch <- newSeries(c.minOffset, prometheus.GaugeValue, float64(r.sumMin), lv)
+	ch <- newSeries(c.retained, prometheus.GaugeValue, float64(r.retained), lv)
+	ch <- newSeries(c.queues, prometheus.GaugeValue, float64(r.queues), lv)
+	if r.last > 0 {
+		ch <- newSeries(c.lastUpdate, prometheus.GaugeValue, float64(r.last)/1000, lv)
+	}
+	for _, q := range r.perQueue {
+		qv := sortedLabels(j.bl.broker, j.bl.cluster, labelPair(c.ln.queueID, strconv.Itoa(q.id)), topic, typ)
+		ch <- newSeries(c.queueMax, prometheus.GaugeValue, float64(q.max), qv)
+		ch <- newSeries(c.queueMin, prometheus.GaugeValue, float64(q.min), qv)
 	}
 }
 
@@ -239,4 +296,76 @@ func scrapeConcurrency(s *Scrape, o Options) int {
 		return o.Concurrency
 	}
 	return 1
+}
+
+// Series over shared label pairs. A scrape of a large cluster sends well
+// over 100,000 series, and prometheus.MustNewConstMetric gives each one its
+// own label pairs (a struct and two strings per label) which the registry
+// keeps until the whole exposition is written: they were most of the
+// exporter's memory. The registry treats a metric's label pairs as
+// immutable, so series carrying the same label can share one pair; the
+// topic and consumer collectors build each pair once (per broker, per topic,
+// per group) and a series then costs little more than its value.
+
+// labelNames are the label names every shared pair points to.
+type labelNames struct {
+	cluster, broker, topic, typ, queueID, group, status, messageModel, consumeType *string
+}
+
+func newLabelNames() labelNames {
+	n := func(s string) *string { return &s }
+	return labelNames{
+		cluster: n("cluster"), broker: n("broker"), topic: n("topic"), typ: n("type"), queueID: n("queue_id"),
+		group: n("group"), status: n("status"), messageModel: n("message_model"), consumeType: n("consume_type"),
+	}
+}
+
+func labelPair(name *string, value string) *dto.LabelPair {
+	return &dto.LabelPair{Name: name, Value: &value}
+}
+
+// brokerLabels are the pairs every series of one broker shares.
+type brokerLabels struct{ cluster, broker *dto.LabelPair }
+
+func newBrokerLabels(ln labelNames, b *Broker) brokerLabels {
+	return brokerLabels{cluster: labelPair(ln.cluster, b.Cluster), broker: labelPair(ln.broker, b.Name)}
+}
+
+// sortedLabels orders pairs by name, as the registry expects them.
+func sortedLabels(pairs ...*dto.LabelPair) []*dto.LabelPair {
+	for i := 1; i < len(pairs); i++ {
+		for j := i; j > 0 && *pairs[j].Name < *pairs[j-1].Name; j-- {
+			pairs[j], pairs[j-1] = pairs[j-1], pairs[j]
+		}
+	}
+	return pairs
+}
+
+// sharedSeries is a const metric over shared, name-sorted label pairs that
+// match its Desc's variable labels.
+type sharedSeries struct {
+	desc   *prometheus.Desc
+	typ    prometheus.ValueType
+	val    float64
+	labels []*dto.LabelPair
+}
+
+func newSeries(desc *prometheus.Desc, typ prometheus.ValueType, val float64, labels []*dto.LabelPair) prometheus.Metric {
+	return &sharedSeries{desc: desc, typ: typ, val: val, labels: labels}
+}
+
+func (m *sharedSeries) Desc() *prometheus.Desc { return m.desc }
+
+func (m *sharedSeries) Write(out *dto.Metric) error {
+	out.Label = m.labels
+	v := m.val
+	switch m.typ {
+	case prometheus.CounterValue:
+		out.Counter = &dto.Counter{Value: &v}
+	case prometheus.GaugeValue:
+		out.Gauge = &dto.Gauge{Value: &v}
+	default:
+		out.Untyped = &dto.Untyped{Value: &v}
+	}
+	return nil
 }
