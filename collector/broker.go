@@ -123,7 +123,7 @@ func newBrokerCollector(opts Options, logger *slog.Logger) (Collector, error) {
 		id: desc("id",
 			"Live brokerId from GET_BROKER_CONFIG: 0 for the master or DLedger leader, > 0 for slaves and followers; absent while unknown. It changes at failover.", bl),
 		role: desc("role",
-			"Live brokerRole from GET_BROKER_CONFIG as a stateset: 1 for the current role, 0 for the others (a DLedger node's role follows its elections).", with("role")),
+			"Live brokerRole from GET_BROKER_CONFIG as a stateset: 1 for the current role, 0 for the others. A DLedger node's role follows its elections; while its live brokerId is negative (it has not learnt the leader yet, e.g. right after a restart) its brokerRole is not live and the series are absent.", with("role")),
 		latencyDistribution: desc("put_latency_last_minute_messages",
 			"Messages put in the last full minute per put latency range (putMessageDistributeTime, GET_BROKER_RUNTIME_INFO); absent during the first minute after boot.", with("range")),
 		diskSize: desc("commitlog_disk_size_bytes",
@@ -282,9 +282,6 @@ func (c *brokerCollector) collectBroker(ctx context.Context, s *Scrape, b *Broke
 		err = errors.New("empty runtime info table")
 	}
 	if err != nil {
-		if b.Version != "" {
-			k.send(c.info, prometheus.GaugeValue, 1, b.Version)
-		}
 		return fmt.Errorf("broker %s (%s, %s): GET_BROKER_RUNTIME_INFO: %w", b.Addr, b.Cluster, b.Name, err)
 	}
 	c.runtime(b, rt, k)
@@ -295,6 +292,12 @@ func (c *brokerCollector) collectBroker(ctx context.Context, s *Scrape, b *Broke
 func (c *brokerCollector) identity(b *Broker, k *sink) {
 	if b.ID >= 0 {
 		k.send(c.id, prometheus.GaugeValue, float64(b.ID))
+	} else if dledgerEnabled(b.Config) {
+		// A 4.9 DLedger node starts with brokerId -1 and the brokerRole of
+		// its config file (ASYNC_MASTER by default) and keeps both until it
+		// learns the leader: that role is not live, and reporting it would
+		// show a second master right after every restart (PROTOCOL.md §2.6).
+		return
 	}
 	role := b.Role
 	if role == "" {
@@ -318,11 +321,7 @@ func (c *brokerCollector) identity(b *Broker, k *sink) {
 // runtime sends the series of one GET_BROKER_RUNTIME_INFO answer. Keys it
 // does not know are ignored; a value it cannot parse skips that one series.
 func (c *brokerCollector) runtime(b *Broker, rt rocketmq.RuntimeInfo, k *sink) {
-	version := rt[keyVersionDesc]
-	if version == "" {
-		version = b.Version
-	}
-	if version != "" {
+	if version := rt[keyVersionDesc]; version != "" {
 		k.send(c.info, prometheus.GaugeValue, 1, version)
 	}
 

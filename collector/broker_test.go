@@ -937,3 +937,156 @@ func TestBrokerSimulated50(t *testing.T) {
 	}
 	checkBrokerSimGolden(t, simAddressNames(sim).Replace(out), "rmqsim_5.0.0")
 }
+
+// TestBrokerDLedgerNoRoleWithoutID: a DLedger node whose live brokerId is
+// negative has not learnt its leader yet (4.9 BrokerStartup sets -1 and keeps
+// the config file's brokerRole, ASYNC_MASTER by default). That role is not
+// live, so no role series may claim it is a master (PROTOCOL.md §2.6).
+func TestBrokerDLedgerNoRoleWithoutID(t *testing.T) {
+	bf := loadBrokerFixture(t, "rocketmq-4.9.7/steady", "raft_n0", "")
+	if !dledgerEnabled(bf.config) {
+		t.Fatal("fixture: raft_n0 does not run DLedger")
+	}
+	bf.config["brokerId"] = "-1"
+	bf.config["brokerRole"] = "ASYNC_MASTER"
+	f := newFakeClient()
+	bf.add(f)
+	a := newBrokerAdapter(t, sidecarScrape(f, bf.addr), nil)
+	out := brokerExposition(t, a)
+	if err := a.lastErr(); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	for _, gone := range []string{"rocketmq_broker_role{", "rocketmq_broker_id{"} {
+		if strings.Contains(out, gone) {
+			t.Errorf("%s… exported for a DLedger node with brokerId -1:\n%s", gone, out)
+		}
+	}
+	if !strings.Contains(out, `rocketmq_broker_info{address="`+bf.addr+`"`) {
+		t.Error("the node's other series went missing too")
+	}
+
+	// Without DLedger a negative id says nothing about the role: a 5.x
+	// controller-mode slave keeps brokerId -1 and its brokerRole is live.
+	cfg := fakeBrokerConfig("C", "b", -1, "SLAVE", "10.0.0.1:10911")
+	cfg["enableControllerMode"] = "true"
+	f = newFakeClient()
+	f.config["10.0.0.1:10911"] = cfg
+	f.runtime["10.0.0.1:10911"] = rocketmq.RuntimeInfo{"brokerVersionDesc": "V5_0_0"}
+	a = newBrokerAdapter(t, sidecarScrape(f, "10.0.0.1:10911"), nil)
+	if v, ok := sample(t, a, "rocketmq_broker_role", map[string]string{"role": "SLAVE"}); !ok || v != 1 {
+		t.Errorf("controller-mode slave: role SLAVE = %v (present %v), want 1", v, ok)
+	}
+}
+
+// brokerRoleSeries returns the role each address reports (the state at 1), ""
+// for an address with role series but none at 1.
+func brokerRoleSeries(t testing.TB, out string) map[string]string {
+	t.Helper()
+	got := map[string]string{}
+	for l := range strings.SplitSeq(out, "\n") {
+		if !strings.HasPrefix(l, "rocketmq_broker_role{") {
+			continue
+		}
+		addr := l[strings.Index(l, `address="`)+len(`address="`):]
+		addr = addr[:strings.Index(addr, `"`)]
+		role := l[strings.Index(l, `role="`)+len(`role="`):]
+		role = role[:strings.Index(role, `"`)]
+		if _, seen := got[addr]; !seen {
+			got[addr] = ""
+		}
+		if strings.HasSuffix(l, "} 1") {
+			got[addr] = role
+		}
+	}
+	return got
+}
+
+// TestBrokerDLedgerRejoinWindowSimulated walks a restarted DLedger node
+// through the window before it learns the leader, over the real protocol:
+// its config says brokerId -1 and ASYNC_MASTER, and no exporter may report
+// that as a second master.
+func TestBrokerDLedgerRejoinWindowSimulated(t *testing.T) {
+	sim, admin := startBrokerSim(t, rmqsim.Spec{
+		Version: rmqsim.V4_9_7,
+		Groups:  []rmqsim.GroupSpec{{Cluster: raftCluster, Name: raftGroup, Mode: rmqsim.DLedger, Replicas: 3, Leader: 1}},
+		Timing:  rmqsim.Timing{Manual: true},
+	})
+	nodes := sim.Group(raftGroup)
+	n0, n1, n2 := nodes[0], nodes[1], nodes[2]
+	scrape := func(t *testing.T, targets Targets) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a := newBrokerAdapter(t, Resolve(ctx, admin, targets, nil), nil)
+		a.ctx = ctx
+		out := brokerExposition(t, a)
+		if err := a.lastErr(); err != nil {
+			t.Errorf("Update: %v", err)
+		}
+		return out
+	}
+	sidecars := func(t *testing.T) map[string]string {
+		t.Helper()
+		roles := map[string]string{}
+		for _, n := range nodes {
+			for addr, r := range brokerRoleSeries(t, scrape(t, Targets{Mode: ModeSidecar, Brokers: []string{n.Addr()}})) {
+				roles[addr] = r
+			}
+		}
+		return roles
+	}
+	cluster := func(t *testing.T) map[string]string {
+		t.Helper()
+		return brokerRoleSeries(t, scrape(t, Targets{Mode: ModeCluster, NameServers: sim.NameServerAddrs()}))
+	}
+	check := func(t *testing.T, what string, got, want map[string]string) {
+		t.Helper()
+		if !mapsEqual(got, want) {
+			t.Errorf("%s roles = %v, want %v", what, got, want)
+		}
+	}
+
+	t.Run("follower restarted, leader not learnt", func(t *testing.T) {
+		n0.Kill()
+		if err := n0.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		if n0.ID() != -1 || n0.Role() != "ASYNC_MASTER" {
+			t.Fatalf("simulator: restarted n0 is %d/%s, want -1/ASYNC_MASTER", n0.ID(), n0.Role())
+		}
+		want := map[string]string{n1.Addr(): "SYNC_MASTER", n2.Addr(): "SLAVE"}
+		check(t, "sidecars", sidecars(t), want)
+		// The NameServer dropped n0 when it died and it has not registered.
+		check(t, "cluster", cluster(t), want)
+	})
+	t.Run("follower learnt the leader", func(t *testing.T) {
+		sim.RegisterNow(n0)
+		want := map[string]string{n0.Addr(): "SLAVE", n1.Addr(): "SYNC_MASTER", n2.Addr(): "SLAVE"}
+		check(t, "sidecars", sidecars(t), want)
+		check(t, "cluster", cluster(t), want)
+	})
+	t.Run("leader restarted before an election", func(t *testing.T) {
+		if _, err := sim.KillLeader(raftGroup); err != nil {
+			t.Fatal(err)
+		}
+		if err := n1.Restart(); err != nil {
+			t.Fatal(err)
+		}
+		// Its periodic registration goes out with brokerId -1.
+		sim.RegisterNow(n1)
+		if id, ok := n1.RegisteredID(); !ok || id != -1 {
+			t.Fatalf("simulator: n1 registered as %d (%v), want -1", id, ok)
+		}
+		want := map[string]string{n0.Addr(): "SLAVE", n2.Addr(): "SLAVE"}
+		check(t, "sidecars", sidecars(t), want)
+		check(t, "cluster", cluster(t), want)
+	})
+	t.Run("new leader elected and promoted", func(t *testing.T) {
+		if err := sim.ForceLeader(raftGroup, n2.SelfID()); err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{n0.Addr(): "SLAVE", n1.Addr(): "SLAVE", n2.Addr(): "SYNC_MASTER"}
+		check(t, "sidecars", sidecars(t), want)
+		check(t, "cluster", cluster(t), want)
+	})
+}
