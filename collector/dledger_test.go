@@ -641,22 +641,18 @@ func TestDLedgerFailoverTimeline(t *testing.T) {
 			}
 		})
 	}
-	// 907 answered code 3 on every node: asked once per node and exporter
-	// over the whole 30 s timeline, one debug line each, nothing louder.
-	asked := map[string]int{}
+	// Every node's runtime info says V4_9_7, so 907 (5.x only) is never
+	// sent over the whole 30 s timeline, by any exporter, and nothing is
+	// logged about it.
 	for _, fc := range clients {
-		for _, addr := range raftNodes {
-			asked[addr] += fc.callCount("BrokerHAStatus", addr)
+		for n, addr := range raftNodes {
+			if k := fc.callCount("BrokerHAStatus", addr); k != 0 {
+				t.Errorf("907 sent to the 4.9.7 node %s (%s) %d times", n, addr, k)
+			}
 		}
 	}
-	for n, addr := range raftNodes {
-		// Once by the cluster exporter and once by the node's sidecar.
-		if asked[addr] != 2 {
-			t.Errorf("907 sent to %s (%s) %d times, want 2", n, addr, asked[addr])
-		}
-	}
-	if lines := haLogs.lines("GET_BROKER_HA_STATUS"); len(lines) != 3 {
-		t.Errorf("sidecar 907 log lines: %d, want 3 (one per sidecar):\n%s", len(lines), strings.Join(lines, "\n"))
+	if lines := haLogs.lines("GET_BROKER_HA_STATUS"); len(lines) != 0 {
+		t.Errorf("sidecar 907 log lines:\n%s", strings.Join(lines, "\n"))
 	}
 	for _, lvl := range []string{"level=WARN", "level=ERROR", "level=INFO"} {
 		if lines := haLogs.lines(lvl); len(lines) > 0 {

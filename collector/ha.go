@@ -147,15 +147,29 @@ func majorVersion(v string) int {
 	return n
 }
 
-// askHA reports whether to send 907 to b this scrape.
-func (c *haCollector) askHA(b *Broker, now time.Time) bool {
-	if m := majorVersion(b.Version); m > 0 && m < 5 {
+// askHA reports whether to send 907 to b this scrape. A broker that
+// recently answered "not supported" is left alone; one whose runtime info
+// (read once per scrape and shared with the broker collector) names a 4.x
+// version is never asked, since 907 only exists from 5.0 on. When the
+// version is unknown (the runtime read failed) the broker is asked, and the
+// not-supported cache keeps that to one request per TTL.
+func (c *haCollector) askHA(ctx context.Context, s *Scrape, b *Broker, now time.Time) bool {
+	c.mu.Lock()
+	until, known := c.unsupported[b.Addr]
+	c.mu.Unlock()
+	if known && now.Before(until) {
 		return false
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	until, known := c.unsupported[b.Addr]
-	return !known || !now.Before(until)
+	ri, err := s.RuntimeInfo(ctx, b)
+	if err != nil {
+		// A runtime read that outlived the scrape leaves no time for 907
+		// either; that read's failure is the broker collector's to report.
+		return ctx.Err() == nil
+	}
+	if m := majorVersion(ri[keyVersionDesc]); m > 0 && m < 5 {
+		return false
+	}
+	return true
 }
 
 // markUnsupported remembers that b does not serve 907, logging once per TTL.
@@ -268,8 +282,9 @@ type offsetRead struct {
 }
 
 type haStatusRead struct {
-	info *rocketmq.HARuntimeInfo
-	err  error
+	skipped bool // not asked this scrape (see askHA)
+	info    *rocketmq.HARuntimeInfo
+	err     error
 }
 
 func commitLogMaxOffset(ri rocketmq.RuntimeInfo) (int64, error) {
@@ -318,12 +333,13 @@ func (c *haCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheu
 		}
 	}
 	for _, b := range s.UpBrokers() {
-		if !c.askHA(b, now) {
-			continue
-		}
 		r := &haStatusRead{}
 		res.status[b] = r
 		eg.Go(func() error {
+			if !c.askHA(ctx, s, b, now) {
+				r.skipped = true
+				return nil
+			}
 			info, err := s.Client.BrokerHAStatus(ctx, b.Addr)
 			if err == nil && info == nil {
 				err = errEmptyAnswer
@@ -381,7 +397,7 @@ func (c *haCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheu
 
 	for _, b := range s.UpBrokers() {
 		r := res.status[b]
-		if r == nil {
+		if r == nil || r.skipped {
 			continue
 		}
 		if r.err != nil {

@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -138,8 +139,9 @@ func TestHALaggingSlave(t *testing.T) {
 	}
 }
 
-// 907 answered with code 3: asked once per TTL, one debug line, no error;
-// a broker known to be 4.x is not asked at all.
+// 907 exists from 5.0 on. A broker whose runtime info names a 4.x version
+// is never asked; one whose version is unknown is asked, and a code 3 answer
+// keeps it from being asked again for a TTL: one debug line, no error.
 func TestHAStatusNotSupportedAskedOnce(t *testing.T) {
 	const addr = "127.0.0.1:10911"
 	fc := newFakeClient()
@@ -147,34 +149,65 @@ func TestHAStatusNotSupportedAskedOnce(t *testing.T) {
 	if err := fc.errs[fakeKey("BrokerHAStatus", addr)]; !rocketmq.IsNotSupported(err) {
 		t.Fatalf("fixture: 907 answer %v", err)
 	}
-	c, logs := newTestHA(t)
-	for i, at := range []time.Duration{0, 15 * time.Second, 5 * time.Minute, haUnsupportedTTL - time.Second, haUnsupportedTTL} {
-		s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase.Add(at))
-		got, err := series(t, c, s)
-		if err != nil || len(got) != 0 {
-			t.Fatalf("scrape %d: %v, %v; want nothing and no error", i, got, err)
+	if v := fc.runtime[addr]["brokerVersionDesc"]; v != "V4_9_7" {
+		t.Fatalf("fixture: brokerVersionDesc %q", v)
+	}
+	scrapes := []time.Duration{0, 15 * time.Second, 5 * time.Minute, haUnsupportedTTL - time.Second, haUnsupportedTTL}
+	run := func(t *testing.T, c Collector) {
+		t.Helper()
+		for i, at := range scrapes {
+			s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase.Add(at))
+			got, err := series(t, c, s)
+			if err != nil || len(got) != 0 {
+				t.Fatalf("scrape %d: %v, %v; want nothing and no error", i, got, err)
+			}
+			// The version comes from the one runtime read of the scrape.
+			if n := fc.callCount("BrokerRuntimeInfo", addr); n != i+1 {
+				t.Fatalf("scrape %d: %d runtime reads so far, want one per scrape", i+1, n)
+			}
 		}
 	}
-	if n := fc.callCount("BrokerHAStatus", addr); n != 2 {
-		t.Errorf("907 asked %d times over one TTL and a bit, want 2", n)
+
+	// Known to be 4.9.7: never asked, nothing logged.
+	c, logs := newTestHA(t)
+	run(t, c)
+	if asked := fc.callCount("BrokerHAStatus", addr); asked != 0 {
+		t.Errorf("907 sent %d times to a broker whose runtime info says V4_9_7", asked)
 	}
-	if n := len(logs.lines("GET_BROKER_HA_STATUS")); n != 2 {
-		t.Errorf("%d log lines, want one per ask", n)
-	}
-	if lines := logs.lines("level=DEBUG"); len(lines) != 2 {
-		t.Errorf("log lines not at debug level:\n%s", strings.Join(logs.lines(""), "\n"))
+	if lines := logs.lines("level="); len(lines) != 0 {
+		t.Errorf("log lines:\n%s", strings.Join(lines, "\n"))
 	}
 
-	s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase.Add(time.Hour))
-	for _, b := range s.Brokers {
-		b.Version = "V4_9_7"
-	}
-	before := fc.callCount("BrokerHAStatus", addr)
-	if _, err := series(t, c, s); err != nil {
-		t.Fatal(err)
-	}
-	if fc.callCount("BrokerHAStatus", addr) != before {
-		t.Errorf("907 sent to a broker known to be V4_9_7")
+	// Version unknown (no brokerVersionDesc, or the runtime read failing as
+	// in the startup window): asked, then left alone for a TTL.
+	for name, unknown := range map[string]func(*fakeClient){
+		"no version key": func(fc *fakeClient) { delete(fc.runtime[addr], "brokerVersionDesc") },
+		"runtime read fails": func(fc *fakeClient) {
+			fc.errs[fakeKey("BrokerRuntimeInfo", addr)] = &rocketmq.ResponseError{RequestCode: rocketmq.CodeGetBrokerRuntimeInfo, Code: rocketmq.ResponseSystemError, Remark: "java.util.NoSuchElementException"}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fc := newFakeClient()
+			loadFixtures(t, fc, haFixture("4.9.7-steady"), onlyCodes("broker_a.", rocketmq.CodeGetBrokerConfig, rocketmq.CodeGetBrokerRuntimeInfo, rocketmq.CodeGetBrokerHAStatus))
+			unknown(fc)
+			c, logs := newTestHA(t)
+			for i, at := range scrapes {
+				s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase.Add(at))
+				got, err := series(t, c, s)
+				if err != nil || len(got) != 0 {
+					t.Fatalf("scrape %d: %v, %v; want nothing and no error", i, got, err)
+				}
+			}
+			if asked := fc.callCount("BrokerHAStatus", addr); asked != 2 {
+				t.Errorf("907 asked %d times over one TTL and a bit, want 2", asked)
+			}
+			if n := len(logs.lines("GET_BROKER_HA_STATUS")); n != 2 {
+				t.Errorf("%d log lines, want one per ask", n)
+			}
+			if lines := logs.lines("level=DEBUG"); len(lines) != 2 {
+				t.Errorf("log lines not at debug level:\n%s", strings.Join(logs.lines(""), "\n"))
+			}
+		})
 	}
 }
 
@@ -450,5 +483,29 @@ func TestControllerFailoverTimeline(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A runtime read that hangs until the scrape deadline leaves the version
+// unknown and no time for 907: nothing is sent, and the failure is the
+// broker collector's to report, not the ha collector's.
+func TestHAStatusVersionReadHangs(t *testing.T) {
+	const addr = "127.0.0.1:23911"
+	fc := newFakeClient()
+	loadFixtures(t, fc, haFixture("5.0.0-steady"), onlyCodes("ms_master.", rocketmq.CodeGetBrokerConfig, rocketmq.CodeGetBrokerHAStatus))
+	s := resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{addr}}, raftBase)
+	fc.block[addr] = true
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	c, _ := newTestHA(t)
+	got, err := seriesCtx(t, ctx, c, s)
+	if err != nil || len(got) != 0 {
+		t.Errorf("got %v, %v; want nothing and no error", got, err)
+	}
+	if n := fc.callCount("BrokerHAStatus", addr); n != 0 {
+		t.Errorf("907 sent %d times after the deadline", n)
+	}
+	if n := fc.callCount("BrokerRuntimeInfo", addr); n != 1 {
+		t.Errorf("%d runtime reads, want 1", n)
 	}
 }
