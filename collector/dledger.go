@@ -29,16 +29,22 @@ var (
 	dledgerRoles = []string{"leader", "follower", "candidate"}
 
 	dledgerRoleDesc = prometheus.NewDesc(Namespace+"_dledger_role",
-		"DLedger role of this node in its own METADATA (50000) answer: leader if leaderId is its dLegerSelfId, follower if it names another leader, candidate if it names none (election in progress). Absent when its DLedger port does not answer.",
+		"DLedger role of this node in its own METADATA (50000) answer: leader if leaderId is its dLegerSelfId, follower if it names another leader, candidate if it names none (election in progress). Absent when its DLedger port does not answer, and when it answers DLedger code 400/401 (it does not know the dLegerGroup or dLegerSelfId of the broker's config).",
 		append(slices.Clone(dledgerNodeLabels), "role"), nil)
 	dledgerLeaderDesc = prometheus.NewDesc(Namespace+"_dledger_leader",
-		"Always 1: the leader (leaderId) this node names in its METADATA (50000) answer. Absent while it names none.",
+		"Always 1: the leader (leaderId) this node names in its METADATA (50000) answer. Absent while it names none, and, like rocketmq_dledger_role, when the METADATA read fails or answers DLedger code 400/401.",
 		[]string{"cluster", "broker", "address", "dledger_group", "leader_id"}, nil)
 	dledgerTermDesc = prometheus.NewDesc(Namespace+"_dledger_term",
 		"Current Raft term of this node, read with the stale-term HEART_BEAT (51002) probe (only with --collector.dledger.term-probe).",
 		dledgerNodeLabels, nil)
 	dledgerHasLeaderDesc = prometheus.NewDesc(Namespace+"_dledger_group_has_leader",
 		"1 if a peer answering METADATA (50000) names itself leader and a majority of the configured peers (itself included) name it, 0 otherwise.",
+		dledgerGroupLabels, nil)
+	dledgerGroupLeaderDesc = prometheus.NewDesc(Namespace+"_dledger_group_leader",
+		"Always 1: the leader the group agrees on, by the rule of rocketmq_dledger_group_has_leader (a peer answering METADATA (50000) that names itself leader and is named by a majority of the configured peers). Absent while there is none.",
+		append(slices.Clone(dledgerGroupLabels), "leader_id"), nil)
+	dledgerGroupLeaderIndexDesc = prometheus.NewDesc(Namespace+"_dledger_group_leader_index",
+		"Position (0-based) of the agreed leader's id (see rocketmq_dledger_group_leader) in the sorted list of configured peer ids; changes() over it counts leader changes from stored history, across exporter restarts. Absent while there is no agreed leader.",
 		dledgerGroupLabels, nil)
 	dledgerPeersDesc = prometheus.NewDesc(Namespace+"_dledger_group_peers",
 		"Peers configured in dLegerPeers (GET_BROKER_CONFIG).",
@@ -320,6 +326,13 @@ func (c *dledgerCollector) Update(ctx context.Context, s *Scrape, ch chan<- prom
 		ch <- prometheus.MustNewConstMetric(dledgerQuorumDesc, prometheus.GaugeValue, boolValue(raftMajority(up, len(g.ids))), labels...)
 		ch <- prometheus.MustNewConstMetric(dledgerHasLeaderDesc, prometheus.GaugeValue, boolValue(leader != ""), labels...)
 		ch <- prometheus.MustNewConstMetric(dledgerLeaderChangesDesc, prometheus.CounterValue, changes, labels...)
+		if leader != "" {
+			// A gauge of the leader's identity whose history lives in
+			// Prometheus: unlike the counter it needs no exporter state, and
+			// unlike per-node role series every change moves it exactly once.
+			ch <- prometheus.MustNewConstMetric(dledgerGroupLeaderDesc, prometheus.GaugeValue, 1, append(slices.Clone(labels), leader)...)
+			ch <- prometheus.MustNewConstMetric(dledgerGroupLeaderIndexDesc, prometheus.GaugeValue, float64(slices.Index(g.ids, leader)), labels...)
+		}
 
 		for _, n := range g.nodes {
 			v := gv[n.selfID]

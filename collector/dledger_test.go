@@ -553,6 +553,15 @@ func (st failoverStep) wantDLedger(view []string, addrs map[string]string) map[s
 	want[sk("rocketmq_dledger_group_quorum", g...)] = 1
 	want[sk("rocketmq_dledger_group_has_leader", g...)] = boolValue(st.leader)
 	want[sk("rocketmq_dledger_leader_changes_total", g...)] = st.changes
+	if st.leader {
+		// Every answering node names the agreed leader in these steps.
+		var leader string
+		for _, l := range st.names {
+			leader = l
+		}
+		want[sk("rocketmq_dledger_group_leader", append(slices.Clone(g), "leader_id", leader)...)] = 1
+		want[sk("rocketmq_dledger_group_leader_index", g...)] = float64(slices.Index([]string{"n0", "n1", "n2"}, leader))
+	}
 	for _, n := range view {
 		node := []string{"cluster", raftCluster, "broker", raftGroup, "address", addrs[n], "dledger_group", raftGroup}
 		for _, r := range []string{"leader", "follower", "candidate"} {
@@ -910,5 +919,94 @@ func TestDLedgerConcurrentScrapes(t *testing.T) {
 	k := sk("rocketmq_dledger_leader_changes_total", "cluster", raftCluster, "broker", raftGroup, "dledger_group", raftGroup)
 	if got[k] != 1 {
 		t.Errorf("leader changes after concurrent scrapes = %v, want 1", got[k])
+	}
+}
+
+// setLeaderViews makes each listed node's METADATA name the given leader
+// ("" = none) in the recorded steady answers.
+func setLeaderViews(fc *fakeClient, views map[string]string) {
+	for k, md := range fc.dledger {
+		for id, leader := range views {
+			if strings.HasSuffix(k, "|"+raftGroup+"|"+id) {
+				cp := *md
+				cp.LeaderID = leader
+				fc.dledger[k] = &cp
+			}
+		}
+	}
+}
+
+// The agreed leader as a group series: its id as a label, and its position
+// in the sorted peer ids as a value, absent without an agreed leader. The
+// position needs no exporter state, so changes() over its stored history
+// counts A → B → A as two changes however often the exporter restarted, and
+// a gap without a leader in between adds none.
+func TestDLedgerGroupLeaderIndex(t *testing.T) {
+	g := []string{"cluster", raftCluster, "broker", raftGroup, "dledger_group", raftGroup}
+	indexKey := sk("rocketmq_dledger_group_leader_index", g...)
+	all := func(leader string) map[string]string {
+		return map[string]string{"n0": leader, "n1": leader, "n2": leader}
+	}
+	var (
+		c       = newTestDLedger(t, false)
+		history []float64 // the stored samples of the index series
+	)
+	for i, tc := range []struct {
+		views   map[string]string
+		restart bool // a new exporter from this scrape on
+		leader  string
+		index   float64
+	}{
+		{views: all("n1"), leader: "n1", index: 1},
+		{views: all("")},
+		// Survivors naming a leader that does not claim the role: no
+		// agreed leader either.
+		{views: map[string]string{"n0": "n1", "n1": "", "n2": "n1"}},
+		{views: all("n2"), restart: true, leader: "n2", index: 2},
+		{views: all("n1"), leader: "n1", index: 1},
+		{views: all("n1"), restart: true, leader: "n1", index: 1},
+	} {
+		fc := raftClient(t, "steady")
+		// The order of dLegerPeers does not matter: the ids are sorted.
+		for _, cfg := range fc.config {
+			cfg["dLegerPeers"] = "n2-127.0.0.1:40913;n0-127.0.0.1:40911;n1-127.0.0.1:40912"
+		}
+		setLeaderViews(fc, tc.views)
+		if tc.restart {
+			c = newTestDLedger(t, false)
+		}
+		s := resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{raftNS}}, raftBase.Add(time.Duration(i)*time.Minute))
+		got, err := series(t, c, s)
+		if err != nil {
+			t.Fatalf("scrape %d: %v", i, err)
+		}
+		var leaders []string
+		for k := range got {
+			if strings.HasPrefix(k, "rocketmq_dledger_group_leader{") {
+				leaders = append(leaders, k)
+			}
+		}
+		idx, ok := got[indexKey]
+		if tc.leader == "" {
+			if ok || len(leaders) != 0 || got[sk("rocketmq_dledger_group_has_leader", g...)] != 0 {
+				t.Errorf("scrape %d without an agreed leader: index %v (present %v), leader series %v", i, idx, ok, leaders)
+			}
+			continue
+		}
+		want := sk("rocketmq_dledger_group_leader", append(slices.Clone(g), "leader_id", tc.leader)...)
+		if !ok || idx != tc.index || len(leaders) != 1 || leaders[0] != want || got[want] != 1 {
+			t.Errorf("scrape %d: index %v (present %v), leader series %v; want %v and %s", i, idx, ok, leaders, tc.index, want)
+		}
+		history = append(history, idx)
+	}
+	// What changes() computes over the stored samples: n1 → n2 → n1.
+	changes := 0
+	for i := 1; i < len(history); i++ {
+		if history[i] != history[i-1] {
+			changes++
+		}
+	}
+	if changes != 2 {
+		t.Errorf("changes over the index history %v = %d, want 2", history, changes)
 	}
 }

@@ -32,7 +32,7 @@ var (
 		"Members of the group answering GET_BROKER_CONFIG as slaves (DLedger followers included). Cluster mode only.",
 		haGroupLabels, nil)
 	haReplicationLagDesc = prometheus.NewDesc(Namespace+"_ha_replication_lag_bytes",
-		"Master commitLogMaxOffset minus this slave's (GET_BROKER_RUNTIME_INFO, both read in this scrape; negative differences from read timing are 0). Needs the master and the slave in the same scrape.",
+		"Master commitLogMaxOffset minus this slave's (GET_BROKER_RUNTIME_INFO, both read in this scrape; negative differences from read timing are 0). Only while the scrape has exactly one member answering as master of the group and this slave answers too (cluster mode, or a sidecar given every node of the group).",
 		BrokerLabels, nil)
 	haInSyncSlavesDesc = prometheus.NewDesc(Namespace+"_ha_in_sync_slaves",
 		"Slaves the master counts as in sync (5.x GET_BROKER_HA_STATUS 907 inSyncSlaveNums).",
