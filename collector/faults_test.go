@@ -356,7 +356,7 @@ func checkUnchanged(t *testing.T, before, after faultScrape, keep ...string) {
 }
 
 // TestFaultMatrixSimulated injects the simulated cluster's own faults into
-// one broker (broker-b) or one NameServer, in cluster mode.
+// one broker (broker-b's master), in cluster mode.
 func TestFaultMatrixSimulated(t *testing.T) {
 	cases := []struct {
 		name  string
@@ -851,34 +851,43 @@ func TestFaultNameServers(t *testing.T) {
 	}
 	allBrokers := []string{"broker-a", "broker-b", "raft"}
 
-	t.Run("preferred-down", func(t *testing.T) {
-		r := newFaultRig(t, twoNS())
-		ns := r.sim.NameServers()[0]
-		before := r.scrape(r.clusterTargets(), faultDeadline)
-		checkClean(t, before, "before")
-		ns.Kill()
-		after := r.scrape(r.clusterTargets(), faultDeadline)
-		checkTimely(t, after, faultDeadline)
-		if v, _ := after.up(KindNameServer, ns.Addr()); v != 0 {
-			t.Errorf("dead NameServer up = %v", v)
-		}
-		checkOneLine(t, after, ns.Addr())
-		checkUnchanged(t, before, after, allBrokers...)
-	})
-
-	t.Run("preferred-hangs", func(t *testing.T) {
-		r := newFaultRig(t, twoNS())
-		ns := r.sim.NameServers()[0]
-		before := r.scrape(r.clusterTargets(), faultDeadline)
-		ns.SetFault(rmqsim.NoAnswer())
-		after := r.scrape(r.clusterTargets(), faultDeadline)
-		checkTimely(t, after, faultDeadline)
-		if v, _ := after.up(KindNameServer, ns.Addr()); v != 0 {
-			t.Errorf("hung NameServer up = %v", v)
-		}
-		checkOneLine(t, after, ns.Addr())
-		checkUnchanged(t, before, after, allBrokers...)
-	})
+	// The preferred (first) of two NameServers fails; the brokers come from
+	// the other one, unchanged.
+	for _, tc := range []struct {
+		name   string
+		inject func(*rmqsim.NameServer)
+		waits  bool
+	}{
+		{"preferred-down", (*rmqsim.NameServer).Kill, false},
+		{"preferred-hangs", func(ns *rmqsim.NameServer) { ns.SetFault(rmqsim.NoAnswer()) }, true},
+		{"preferred-garbage", func(ns *rmqsim.NameServer) { ns.SetFault(rmqsim.Garbage()) }, false},
+		{"preferred-oversized-length", func(ns *rmqsim.NameServer) { ns.SetFault(rmqsim.OversizedLength()) }, false},
+		{"preferred-error-code", func(ns *rmqsim.NameServer) { ns.SetFault(rmqsim.ErrorCode(1, "injected")) }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newFaultRig(t, twoNS())
+			ns := r.sim.NameServers()[0]
+			before := r.scrape(r.clusterTargets(), faultDeadline)
+			checkClean(t, before, "before")
+			tc.inject(ns)
+			after := r.scrape(r.clusterTargets(), faultDeadline)
+			checkTimely(t, after, faultDeadline)
+			if !tc.waits && after.elapsed > faultDeadline/2 {
+				t.Errorf("took %v: nothing should wait for the deadline", after.elapsed)
+			}
+			if v, _ := after.up(KindNameServer, ns.Addr()); v != 0 {
+				t.Errorf("faulty NameServer up = %v", v)
+			}
+			if v, _ := after.up(KindNameServer, r.sim.NameServers()[1].Addr()); v != 1 {
+				t.Errorf("healthy NameServer up = %v", v)
+			}
+			checkOneLine(t, after, ns.Addr())
+			if failed := after.failedCollectors(); len(failed) > 0 {
+				t.Errorf("collectors failed: %v", failed)
+			}
+			checkUnchanged(t, before, after, allBrokers...)
+		})
+	}
 
 	t.Run("only-one-down", func(t *testing.T) {
 		r := newFaultRig(t, faultSpec())
