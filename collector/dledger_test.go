@@ -12,7 +12,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -889,36 +888,95 @@ func steps(specs ...string) []struct {
 }
 
 // Concurrent scrapes share one collector: the tracker must be safe, and the
-// counter must end at exactly one change however the scrapes of each side
-// of the failover interleave.
+// counter must end at exactly one change however scrapes of the two sides of
+// the failover interleave. Each scrape is held at its METADATA requests until
+// the test lets it go, so scrapes of the old state (n1 leads) with earlier
+// reference times finish after scrapes of the new state (n2 leads) with later
+// ones: without the stale-scrape guard each of those would flip the leader
+// back and count again.
 func TestDLedgerConcurrentScrapes(t *testing.T) {
 	c := newTestDLedger(t, false)
-	// Ten overlapping scrapes before the failover, then ten after.
-	for phase, fc := range []*fakeClient{raftClient(t, "dledger-failover/t00-before"), raftClient(t, "dledger-failover/t05")} {
-		var wg sync.WaitGroup
-		for i := range 10 {
-			s := resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{raftNS}}, raftBase.Add(time.Duration(phase*10+i)*time.Second))
-			wg.Go(func() {
-				ch := make(chan prometheus.Metric)
-				done := make(chan struct{})
-				go func() {
-					for range ch {
-					}
-					close(done)
-				}()
-				_ = c.Update(context.Background(), s, ch)
-				close(ch)
-				<-done
-			})
-		}
-		wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	type gatedScrape struct {
+		open chan struct{} // closed: its METADATA requests may proceed
+		done chan struct{} // closed: its Update returned
 	}
-	after := raftClient(t, "dledger-failover/t05")
-	s := resolveAt(after, Targets{Mode: ModeCluster, NameServers: []string{raftNS}}, raftBase.Add(time.Minute))
-	got, _ := series(t, c, s)
-	k := sk("rocketmq_dledger_leader_changes_total", "cluster", raftCluster, "broker", raftGroup, "dledger_group", raftGroup)
-	if got[k] != 1 {
-		t.Errorf("leader changes after concurrent scrapes = %v, want 1", got[k])
+	// start resolves one scrape of the recorded step at raftBase+at and runs
+	// its Update in the background, held until open is closed.
+	start := func(step string, at time.Duration) gatedScrape {
+		fc := raftClient(t, "dledger-failover/"+step)
+		s := resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{raftNS}}, raftBase.Add(at))
+		g := gatedScrape{open: make(chan struct{}), done: make(chan struct{})}
+		fc.before = func(ctx context.Context, key string) error {
+			if !strings.HasPrefix(key, "DLedgerMetadata|") {
+				return nil
+			}
+			select {
+			case <-g.open:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		go func() {
+			defer close(g.done)
+			ch := make(chan prometheus.Metric)
+			drained := make(chan struct{})
+			go func() {
+				for range ch {
+				}
+				close(drained)
+			}()
+			_ = c.Update(ctx, s, ch)
+			close(ch)
+			<-drained
+		}()
+		return g
+	}
+	finish := func(gs ...gatedScrape) {
+		for _, g := range gs {
+			close(g.open)
+		}
+		for _, g := range gs {
+			<-g.done
+		}
+	}
+	const before, after = "t00-before", "t05"
+
+	// The first leader seen: n1.
+	finish(start(before, 0))
+	// Two scrapes in flight at once; the later one (n2) finishes first, the
+	// earlier one (still n1) last.
+	old, cur := start(before, 10*time.Second), start(after, 20*time.Second)
+	finish(cur)
+	finish(old)
+	// Many at once: old-state scrapes older than everything applied so far,
+	// new-state ones newer, released alternately.
+	var olds, curs []gatedScrape
+	for i := range 10 {
+		olds = append(olds, start(before, time.Duration(11+i)*time.Second))
+		curs = append(curs, start(after, time.Duration(21+i)*time.Second))
+	}
+	for i := range 10 {
+		close(curs[i].open)
+		close(olds[9-i].open)
+	}
+	for i := range 10 {
+		<-curs[i].done
+		<-olds[i].done
+	}
+
+	fc := raftClient(t, "dledger-failover/"+after)
+	s := resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{raftNS}}, raftBase.Add(time.Minute))
+	got, err := series(t, c, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := []string{"cluster", raftCluster, "broker", raftGroup, "dledger_group", raftGroup}
+	if v := got[sk("rocketmq_dledger_leader_changes_total", g...)]; v != 1 {
+		t.Errorf("leader changes after crossed concurrent scrapes = %v, want 1", v)
 	}
 }
 
