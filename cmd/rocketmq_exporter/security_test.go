@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -256,7 +257,7 @@ func TestBinaryProbeAllowList(t *testing.T) {
 		"127.0.0.1:" + baitPort + "#" + master,
 	} {
 		for _, kind := range []string{"broker", "namesrv"} {
-			code, body := p.get(t, "/probe?kind="+kind+"&target="+target)
+			code, body := p.get(t, "/probe?kind="+kind+"&target="+url.QueryEscape(target))
 			if code != http.StatusForbidden && code != http.StatusBadRequest {
 				t.Errorf("probe %s %q: %d %q, want 403 (or 400 for a malformed target)", kind, target, code, body)
 			}
