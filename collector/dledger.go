@@ -406,8 +406,8 @@ const (
 // leaderTracker remembers, per Raft group, the last agreed leader this
 // exporter saw and how often it changed. Scrapes may run concurrently and
 // finish out of order; an observation older than the last one recorded is
-// not applied, so a slow scrape cannot flip the leader back and count a
-// change twice.
+// not applied, nor is one with the same time, so a slow scrape cannot flip
+// the leader back and count a change twice.
 type leaderTracker struct {
 	ttl time.Duration
 	max int
@@ -441,10 +441,17 @@ func (t *leaderTracker) observe(key dledgerGroupKey, at time.Time, leader string
 	if at.After(st.seen) {
 		st.seen = at
 	}
-	if leader == "" || at.Before(st.at) {
+	if leader == "" {
 		// Without an agreed leader there is nothing to compare; keeping the
 		// previous leader means n1 → (no leader) → n1 is no change, while
 		// n1 → (no leader) → n2 is exactly one.
+		return st.changes
+	}
+	if st.leader != "" && !at.After(st.at) {
+		// Not newer than what was applied: a slow scrape finishing late, or
+		// one with the same reference time (coarse clocks) that may have
+		// seen the other side of a failover. Either way it cannot be
+		// ordered, so it must not flip the leader back and count twice.
 		return st.changes
 	}
 	switch {

@@ -847,6 +847,14 @@ func TestLeaderTracker(t *testing.T) {
 	if got := tr.observe(k, at(11), "n2", -1); got != 1 {
 		t.Errorf("after stale observation: %v, want 1", got)
 	}
+	// Nor does one with the same time as the last applied one: the two
+	// cannot be ordered.
+	if got := tr.observe(k, at(11), "n1", -1); got != 1 {
+		t.Errorf("same-time observation counted: %v", got)
+	}
+	if got := tr.observe(k, at(12), "n2", 9); got != 1 {
+		t.Errorf("after same-time observation: %v, want 1", got)
+	}
 
 	// Bounded: unseen groups expire, and the size bound drops the least
 	// recently seen.
@@ -947,13 +955,15 @@ func TestDLedgerConcurrentScrapes(t *testing.T) {
 
 	// The first leader seen: n1.
 	finish(start(before, 0))
-	// Two scrapes in flight at once; the later one (n2) finishes first, the
-	// earlier one (still n1) last.
-	old, cur := start(before, 10*time.Second), start(after, 20*time.Second)
+	// Three scrapes in flight at once; the latest one (n2) finishes first,
+	// then an earlier one (still n1), then one (still n1) whose reference
+	// time equals the latest's, as on a coarse clock.
+	old, same, cur := start(before, 10*time.Second), start(before, 20*time.Second), start(after, 20*time.Second)
 	finish(cur)
 	finish(old)
-	// Many at once: old-state scrapes older than everything applied so far,
-	// new-state ones newer, released alternately.
+	finish(same)
+	// Many at once: old-state scrapes no newer than everything applied so
+	// far, new-state ones newer, released alternately.
 	var olds, curs []gatedScrape
 	for i := range 10 {
 		olds = append(olds, start(before, time.Duration(11+i)*time.Second))
