@@ -112,7 +112,7 @@ type Config struct {
 
 	Logger *slog.Logger
 	// ClientLogLevel is the lowest client library level that reaches
-	// Logger (default warning).
+	// Logger (default error).
 	ClientLogLevel ClientLogLevel
 }
 
@@ -143,6 +143,30 @@ func (c *Config) applyDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.ClientLogLevel == 0 {
+		c.ClientLogLevel = ClientLogError
+	}
+}
+
+// Validate applies the defaults to a copy of c and checks it; a missing
+// Admin is not reported, so flags can be checked before any client exists.
+func (c Config) Validate() error {
+	c.applyDefaults()
+	if c.Admin == nil {
+		c.Admin = noAdmin{}
+	}
+	return c.validate()
+}
+
+// noAdmin only stands in for Validate.
+type noAdmin struct{}
+
+func (noAdmin) BrokerConfig(context.Context, string) (rocketmq.BrokerConfig, error) {
+	return nil, errors.New("no admin client")
+}
+
+func (noAdmin) TopicRoute(context.Context, string, string) (*rocketmq.TopicRouteData, error) {
+	return nil, errors.New("no admin client")
 }
 
 // Validate checks a Config after defaults are applied.

@@ -36,9 +36,10 @@ type libLogger struct {
 // ClientLogLevel is a level of the client library's own scale.
 type ClientLogLevel int
 
-// Client library levels, lowest first.
+// Client library levels, lowest first. The zero value means the default,
+// ClientLogError.
 const (
-	ClientLogDebug ClientLogLevel = iota
+	ClientLogDebug ClientLogLevel = iota + 1
 	ClientLogInfo
 	ClientLogWarning
 	ClientLogError
@@ -72,8 +73,10 @@ func (l ClientLogLevel) String() string {
 		return "warning"
 	case ClientLogError:
 		return "error"
+	case ClientLogOff:
+		return "off"
 	}
-	return "off"
+	return "default"
 }
 
 // routeClientLogs points the library's logger at logger, keeping records

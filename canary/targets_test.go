@@ -126,3 +126,12 @@ func TestConfigValidation(t *testing.T) {
 		t.Error("New accepted an empty config")
 	}
 }
+
+func TestExportedValidateNeedsNoAdmin(t *testing.T) {
+	if err := (Config{NameServers: []string{"127.0.0.1:9876"}}).Validate(); err != nil {
+		t.Errorf("flags-only config: %v", err)
+	}
+	if err := (Config{NameServers: []string{"127.0.0.1:9876"}, Topic: "a b"}).Validate(); err == nil {
+		t.Error("bad topic accepted")
+	}
+}
