@@ -120,9 +120,10 @@ func TestEndToEnd(t *testing.T) {
 		"--log.level=warn")
 	am.waitHTTP(t, "http://"+amAddr+"/-/ready", 30*time.Second)
 
-	// Every for: becomes 3 s: long enough to need a held condition at a 1 s
-	// evaluation interval, short enough for a test.
-	writeRules(t, dir, "3s")
+	// Every for: becomes 5 s: long enough to need a condition held over
+	// several 1 s evaluations (and to ride out a scrape that misses its 1 s
+	// deadline on a busy machine), short enough for a test.
+	writeRules(t, dir, "5s")
 	prom := start(t, dir, "prometheus", promBin,
 		"--config.file="+prometheusConfig(t, dir, exporterAddr, namesrv, amAddr),
 		"--storage.tsdb.path="+filepath.Join(dir, "prom-data"),
@@ -139,15 +140,18 @@ func TestEndToEnd(t *testing.T) {
 
 	t.Run("steady run fires no alert", func(t *testing.T) {
 		// 40 s at a 1 s interval: every alert has evaluated dozens of times
-		// and any for: of 3 s has long elapsed.
+		// and any shortened for: has long elapsed.
 		deadline := time.Now().Add(40 * time.Second)
 		for time.Now().Before(deadline) {
-			s, err := api.query(context.Background(), `ALERTS{alertname=~"RocketMQ.*"}`)
+			// Pending is allowed: one scrape that misses its 1 s deadline on
+			// a busy machine makes a condition true for one evaluation,
+			// which is exactly what for: is there to absorb.
+			s, err := api.query(context.Background(), `ALERTS{alertname=~"RocketMQ.*", alertstate="firing"}`)
 			if err != nil {
 				t.Fatal(err)
 			}
 			for _, a := range s {
-				t.Errorf("alert %s is %s in a steady run: %v", a.Metric["alertname"], a.Metric["alertstate"], a.Metric)
+				t.Errorf("alert %s fires in a steady run: %v", a.Metric["alertname"], a.Metric)
 			}
 			if t.Failed() {
 				return
@@ -189,7 +193,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("no-leader alert started at %s, before the leader was killed at %s", fired.startsAt, killedAt)
 		}
 		// While the group stays leaderless the alert stays firing.
-		time.Sleep(3 * time.Second)
+		time.Sleep(5 * time.Second)
 		api.waitQuery(t, 5*time.Second, `ALERTS{alertname="RocketMQDLedgerNoLeader", alertstate="firing"}`, nonEmpty)
 		for _, e := range hook.events("RocketMQDLedgerNoLeader") {
 			if e.status == "resolved" {
@@ -264,14 +268,26 @@ func queryDashboards(t *testing.T, api promAPI, required func(source string) boo
 		n++
 		q := grafanaInterval.ReplaceAllString(e.Expr, "30s")
 		q = grafanaVar.ReplaceAllString(q, ".*")
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		s, err := api.query(ctx, q)
-		cancel()
-		switch {
-		case err != nil:
-			t.Errorf("%s: %v", e.Source, err)
-		case len(s) == 0 && (e.Optional == "" || required(e.Source)):
-			t.Errorf("%s: no data\n%s", e.Source, q)
+		need := e.Optional == "" || required(e.Source)
+		// A scrape that misses its 1 s deadline on a busy machine leaves a
+		// gap; ask again for a while before calling a query empty.
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			s, err := api.query(ctx, q)
+			cancel()
+			if err != nil {
+				t.Errorf("%s: %v", e.Source, err)
+				break
+			}
+			if len(s) > 0 || !need {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("%s: no data\n%s", e.Source, q)
+				break
+			}
+			time.Sleep(500 * time.Millisecond)
 		}
 	}
 	if n == 0 {
