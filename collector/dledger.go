@@ -38,7 +38,7 @@ var (
 		"Current Raft term of this node, read with the stale-term HEART_BEAT (51002) probe (only with --collector.dledger.term-probe).",
 		dledgerNodeLabels, nil)
 	dledgerHasLeaderDesc = prometheus.NewDesc(Namespace+"_dledger_group_has_leader",
-		"1 if a peer answering METADATA (50000) names itself leader and a majority of the configured peers (itself included) name it, 0 otherwise.",
+		"1 if a peer answering METADATA (50000) names itself leader and a majority of the configured peers (itself included) name it, 0 otherwise. In cluster mode a group none of whose brokers answers or is listed any more is still reported for 15 minutes, from its last known peers (0 when none answers).",
 		dledgerGroupLabels, nil)
 	dledgerGroupLeaderDesc = prometheus.NewDesc(Namespace+"_dledger_group_leader",
 		"Always 1: the leader the group agrees on, by the rule of rocketmq_dledger_group_has_leader (a peer answering METADATA (50000) that names itself leader and is named by a majority of the configured peers). Absent while there is none.",
@@ -47,10 +47,10 @@ var (
 		"Position (0-based) of the agreed leader's id (see rocketmq_dledger_group_leader) in the sorted list of configured peer ids; changes() over it counts leader changes from stored history, across exporter restarts. Absent while there is no agreed leader.",
 		dledgerGroupLabels, nil)
 	dledgerPeersDesc = prometheus.NewDesc(Namespace+"_dledger_group_peers",
-		"Peers configured in dLegerPeers (GET_BROKER_CONFIG).",
+		"Peers configured in dLegerPeers (GET_BROKER_CONFIG); for a group reported from its last known peers (cluster mode, see rocketmq_dledger_group_has_leader), the last list read.",
 		dledgerGroupLabels, nil)
 	dledgerPeersUpDesc = prometheus.NewDesc(Namespace+"_dledger_group_peers_up",
-		"Peers that answered METADATA (50000) in this scrape.",
+		"Peers that answered METADATA (50000) in this scrape (0 for a group whose peers are all gone, reported for 15 minutes in cluster mode).",
 		dledgerGroupLabels, nil)
 	dledgerQuorumDesc = prometheus.NewDesc(Namespace+"_dledger_group_quorum",
 		"1 if a majority of the configured peers answered METADATA (50000) in this scrape.",
@@ -64,6 +64,10 @@ type dledgerCollector struct {
 	logger    *slog.Logger
 	termProbe bool
 	tracker   *leaderTracker
+	// recent are the groups a cluster-mode scrape saw lately, with their
+	// peers, so a group whose members all left the scrape is still asked
+	// about (see withVanished).
+	recent *recentGroups[dledgerGroupKey, map[string]string]
 }
 
 func newDLedgerCollector(opts Options, logger *slog.Logger) (Collector, error) {
@@ -74,7 +78,33 @@ func newDLedgerCollector(opts Options, logger *slog.Logger) (Collector, error) {
 		logger:    logger,
 		termProbe: opts.DLedgerTermProbe,
 		tracker:   newLeaderTracker(leaderTrackerTTL, leaderTrackerMax),
+		recent:    newRecentGroups[dledgerGroupKey, map[string]string](recentGroupsTTL, recentGroupsMax),
 	}, nil
+}
+
+// withVanished remembers the groups of a cluster-mode scrape and adds the
+// ones seen in the last recentGroupsTTL that no answering broker of this
+// scrape belongs to any more (all members dead, or no longer listed by the
+// NameServer). Their peers, as last read, are asked like any others, so a
+// group that is really gone reports peers_up 0, quorum 0 and has_leader 0
+// instead of vanishing from the output, while one the NameServer merely
+// forgot for a moment still reports what its peers say. Their nodes have no
+// per-node series: no broker of this scrape stands for them.
+func (c *dledgerCollector) withVanished(groups []*dledgerGroup, now time.Time) []*dledgerGroup {
+	present := make(map[dledgerGroupKey]bool, len(groups))
+	for _, g := range groups {
+		present[g.key] = true
+		c.recent.remember(g.key, g.peers, now)
+	}
+	for key, peers := range c.recent.missing(now, present) {
+		g := &dledgerGroup{key: key, peers: peers}
+		for id := range peers {
+			g.ids = append(g.ids, id)
+		}
+		slices.Sort(g.ids)
+		groups = append(groups, g)
+	}
+	return groups
 }
 
 // dledgerGroupKey identifies one Raft group. The broker name is part of it
@@ -297,11 +327,17 @@ func raftMajority(n, of int) bool { return of > 0 && n > of/2 }
 
 func (c *dledgerCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheus.Metric) error {
 	groups, errs := dledgerGroups(s)
+	now := haNow(s)
+	// Only a cluster-mode exporter sees whole groups come and go. A sidecar
+	// whose own broker is down knows nothing of its group's other members
+	// and must not claim the group has no leader.
+	if s.Mode == ModeCluster {
+		groups = c.withVanished(groups, now)
+	}
 	if len(groups) == 0 {
 		return errors.Join(errs...)
 	}
 	views := c.ask(ctx, s, groups)
-	now := haNow(s)
 	for gi, g := range groups {
 		gv := views[gi]
 		labels := []string{g.key.cluster, g.key.broker, g.key.group}

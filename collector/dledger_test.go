@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -576,6 +577,7 @@ func (st failoverStep) wantHACluster(addrs map[string]string) map[string]float64
 	g := []string{"cluster", raftCluster, "broker", raftGroup}
 	want := map[string]float64{
 		sk("rocketmq_ha_group_master_present", g...): st.master,
+		sk("rocketmq_ha_group_masters", g...):        st.master,
 		sk("rocketmq_ha_group_slaves", g...):         st.slaves,
 	}
 	for n, lag := range st.lag {
@@ -1076,5 +1078,92 @@ func TestDLedgerGroupLeaderIndex(t *testing.T) {
 	}
 	if changes != 2 {
 		t.Errorf("changes over the index history %v = %d, want 2", history, changes)
+	}
+}
+
+// In cluster mode a group none of whose brokers is in the scrape any more
+// (all dead, or no longer listed by the NameServer) is still asked about for
+// 15 minutes from its last known peers: a dead group reports peers_up 0,
+// quorum 0, has_leader 0 instead of vanishing, and one the NameServer merely
+// forgot reports what its peers say. Sidecars never do this.
+func TestDLedgerVanishedGroup(t *testing.T) {
+	g := []string{"cluster", raftCluster, "broker", raftGroup, "dledger_group", raftGroup}
+	dead := map[string]float64{
+		sk("rocketmq_dledger_group_peers", g...):          3,
+		sk("rocketmq_dledger_group_peers_up", g...):       0,
+		sk("rocketmq_dledger_group_quorum", g...):         0,
+		sk("rocketmq_dledger_group_has_leader", g...):     0,
+		sk("rocketmq_dledger_leader_changes_total", g...): 0,
+	}
+	forgotten := map[string]float64{
+		sk("rocketmq_dledger_group_peers", g...):                                           3,
+		sk("rocketmq_dledger_group_peers_up", g...):                                        3,
+		sk("rocketmq_dledger_group_quorum", g...):                                          1,
+		sk("rocketmq_dledger_group_has_leader", g...):                                      1,
+		sk("rocketmq_dledger_leader_changes_total", g...):                                  0,
+		sk("rocketmq_dledger_group_leader", append(slices.Clone(g), "leader_id", "n1")...): 1,
+		sk("rocketmq_dledger_group_leader_index", g...):                                    1,
+	}
+	dledgerPorts := []string{"127.0.0.1:40911", "127.0.0.1:40912", "127.0.0.1:40913"}
+	unlist := func(fc *fakeClient) { delete(fc.clusterInfo[raftNS].BrokerAddrTable, raftGroup) }
+	for _, tc := range []struct {
+		name  string
+		setup func(fc *fakeClient)
+		want  map[string]float64
+	}{
+		{"every member dead and unlisted", func(fc *fakeClient) {
+			unlist(fc)
+			for _, a := range dledgerPorts {
+				fc.down[a] = fakeDown(a)
+			}
+		}, dead},
+		{"every member listed but dead", func(fc *fakeClient) {
+			for _, a := range append(slices.Collect(maps.Values(raftNodes)), dledgerPorts...) {
+				fc.down[a] = fakeDown(a)
+			}
+		}, dead},
+		{"unlisted while the DLedger ports answer (NameServer restart)", unlist, forgotten},
+		{"no NameServer answers, the DLedger ports do", func(fc *fakeClient) { fc.down[raftNS] = fakeDown(raftNS) }, forgotten},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newTestDLedger(t, false)
+			fc := raftClient(t, "steady")
+			if _, err := series(t, c, resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{raftNS}}, raftBase)); err != nil {
+				t.Fatal(err)
+			}
+			fc = raftClient(t, "steady")
+			tc.setup(fc)
+			for i, at := range []time.Duration{time.Minute, 15 * time.Minute} {
+				got, err := series(t, c, resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{raftNS}}, raftBase.Add(at)))
+				if err != nil {
+					// The remembered peers are not brokers of this scrape.
+					t.Errorf("scrape %d: %v", i, err)
+				}
+				if d := diffSeries(got, tc.want); d != "" {
+					t.Errorf("%v after the last sighting:\n%s", at, d)
+				}
+			}
+			{
+				// Forgotten 15 minutes after the last sighting (the scrapes
+				// in between did not see it either).
+				got, _ := series(t, c, resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{raftNS}}, raftBase.Add(15*time.Minute+time.Second)))
+				if len(got) != 0 {
+					t.Errorf("still reported after 15 minutes: %v", got)
+				}
+			}
+		})
+	}
+
+	// A sidecar whose broker is down says nothing about its group, however
+	// recently it saw it.
+	c := newTestDLedger(t, false)
+	fc := raftClient(t, "steady")
+	if got, _ := series(t, c, resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{raftNodes["n0"]}}, raftBase)); len(got) == 0 {
+		t.Fatal("sidecar: no series while up")
+	}
+	fc.down[raftNodes["n0"]] = fakeDown(raftNodes["n0"])
+	fc.down["127.0.0.1:40911"] = fakeDown("127.0.0.1:40911")
+	if got, err := series(t, c, resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{raftNodes["n0"]}}, raftBase.Add(time.Minute))); len(got) != 0 || err != nil {
+		t.Errorf("sidecar of a dead broker: %v, %v", got, err)
 	}
 }

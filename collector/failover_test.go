@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -128,6 +129,7 @@ func TestFailoverSimulatedDLedger(t *testing.T) {
 	}
 	msSeries := map[string]float64{
 		sk("rocketmq_ha_group_master_present", "cluster", "MSCluster", "broker", "broker-b"):                           1,
+		sk("rocketmq_ha_group_masters", "cluster", "MSCluster", "broker", "broker-b"):                                  1,
 		sk("rocketmq_ha_group_slaves", "cluster", "MSCluster", "broker", "broker-b"):                                   1,
 		sk("rocketmq_ha_replication_lag_bytes", "cluster", "MSCluster", "broker", "broker-b", "address", ms[1].Addr()): 4096,
 	}
@@ -334,4 +336,115 @@ func TestFailoverSimulatedDLedgerAutomatic(t *testing.T) {
 			t.Errorf("%s never saw the window without an agreed leader", e.name)
 		}
 	}
+}
+
+// A total outage over the real protocol, cluster mode: the only master of a
+// single-node group and every node of a DLedger group die, so the NameServer
+// lists neither group any more. Both keep reporting "no master / no leader"
+// instead of vanishing, and the restarted DLedger nodes, which come back
+// with brokerId -1 and the config file's ASYNC_MASTER before they learn a
+// leader, count as no master at all.
+func TestFailoverSimulatedTotalOutage(t *testing.T) {
+	verifyNoLeaks(t)
+	sim, admin := startSim(t, rmqsim.Spec{
+		Version: rmqsim.V4_9_7,
+		Groups: []rmqsim.GroupSpec{
+			{Cluster: raftCluster, Name: raftGroup, Mode: rmqsim.DLedger, Replicas: 3, Leader: 1},
+			{Cluster: "MSCluster", Name: "broker-b", Mode: rmqsim.MasterSlave, Replicas: 1},
+		},
+		Timing: rmqsim.Timing{Manual: true},
+	})
+	raft := sim.Group(raftGroup)
+	cluster := newSimExporter(t, "cluster", Targets{Mode: ModeCluster, NameServers: sim.NameServerAddrs()}, false)
+	sidecar := newSimExporter(t, "sidecar n0", Targets{Mode: ModeSidecar, Brokers: []string{raft[0].Addr()}}, false)
+	dg := []string{"cluster", raftCluster, "broker", raftGroup, "dledger_group", raftGroup}
+	hg := []string{"cluster", raftCluster, "broker", raftGroup}
+	bg := []string{"cluster", "MSCluster", "broker", "broker-b"}
+	groupSeries := func(dl, ha map[string]float64) map[string]float64 {
+		out := map[string]float64{}
+		for k, v := range dl {
+			if strings.HasPrefix(k, "rocketmq_dledger_group_") {
+				out[k] = v
+			}
+		}
+		for k, v := range ha {
+			if strings.HasPrefix(k, "rocketmq_ha_group_") {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	group := func(peersUp, quorum, hasLeader, raftMaster, raftSlaves, bMaster float64) map[string]float64 {
+		return map[string]float64{
+			sk("rocketmq_dledger_group_peers", dg...):      3,
+			sk("rocketmq_dledger_group_peers_up", dg...):   peersUp,
+			sk("rocketmq_dledger_group_quorum", dg...):     quorum,
+			sk("rocketmq_dledger_group_has_leader", dg...): hasLeader,
+			sk("rocketmq_ha_group_master_present", hg...):  raftMaster,
+			sk("rocketmq_ha_group_masters", hg...):         raftMaster,
+			sk("rocketmq_ha_group_slaves", hg...):          raftSlaves,
+			sk("rocketmq_ha_group_master_present", bg...):  bMaster,
+			sk("rocketmq_ha_group_masters", bg...):         bMaster,
+			sk("rocketmq_ha_group_slaves", bg...):          0,
+		}
+	}
+	check := func(t *testing.T, want map[string]float64) {
+		t.Helper()
+		dl, ha, _, _ := cluster.scrape(t, admin)
+		got := groupSeries(dl, ha)
+		if want[sk("rocketmq_dledger_group_has_leader", dg...)] == 1 {
+			want = maps.Clone(want)
+			want[sk("rocketmq_dledger_group_leader", append(slices.Clone(dg), "leader_id", "n1")...)] = 1
+			want[sk("rocketmq_dledger_group_leader_index", dg...)] = 1
+		}
+		if d := diffSeries(got, want); d != "" {
+			t.Errorf("cluster:\n%s", d)
+		}
+	}
+
+	t.Run("before", func(t *testing.T) {
+		check(t, group(3, 1, 1, 1, 2, 1))
+		if dl, _, _, _ := sidecar.scrape(t, admin); len(groupSeries(dl, nil)) == 0 {
+			t.Error("sidecar n0: no DLedger group series while up")
+		}
+	})
+	t.Run("everything dead", func(t *testing.T) {
+		sim.Group("broker-b")[0].Kill()
+		for _, n := range raft {
+			n.Kill()
+		}
+		check(t, group(0, 0, 0, 0, 0, 0))
+		// The sidecar of a dead broker knows nothing of its group.
+		if dl, ha, _, _ := sidecar.scrape(t, admin); len(dl) != 0 || len(ha) != 0 {
+			t.Errorf("sidecar n0 of a dead broker: %v %v", dl, ha)
+		}
+	})
+	t.Run("restarted, no leader learnt, not registered", func(t *testing.T) {
+		for _, n := range raft {
+			if err := n.Restart(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// The DLedger ports answer (every node a candidate); the NameServer
+		// still lists nobody.
+		check(t, group(3, 1, 0, 0, 0, 0))
+	})
+	t.Run("registered with brokerId -1", func(t *testing.T) {
+		for _, n := range raft {
+			sim.RegisterNow(n)
+		}
+		// Listed again, but a -1 node with ASYNC_MASTER in its config is
+		// neither master nor slave.
+		check(t, group(3, 1, 0, 0, 0, 0))
+		_, ha, _, _ := cluster.scrape(t, admin)
+		if _, ok := ha[sk("rocketmq_ha_replication_lag_bytes", append(slices.Clone(hg), "address", raft[0].Addr())...)]; ok {
+			t.Error("replication lag without a master")
+		}
+	})
+	t.Run("leader elected", func(t *testing.T) {
+		if err := sim.ForceLeader(raftGroup, "n1"); err != nil {
+			t.Fatal(err)
+		}
+		check(t, group(3, 1, 1, 1, 2, 0))
+	})
 }

@@ -26,10 +26,13 @@ var (
 	haGroupLabels = []string{"cluster", "broker"}
 
 	haMasterPresentDesc = prometheus.NewDesc(Namespace+"_ha_group_master_present",
-		"1 if a member of the group answering GET_BROKER_CONFIG is its master (brokerId 0, or brokerRole ASYNC_MASTER/SYNC_MASTER where the id is not live), 0 otherwise. Cluster mode only.",
+		"1 if a member of the group answering GET_BROKER_CONFIG is its master (brokerId 0, or brokerRole ASYNC_MASTER/SYNC_MASTER where the id is not live), 0 otherwise, also for 15 minutes after the NameServer stopped listing the group. Absent (unknown) while no member answers as master and a member the NameServer lists as brokerId 0 did not answer. Cluster mode only.",
+		haGroupLabels, nil)
+	haMastersDesc = prometheus.NewDesc(Namespace+"_ha_group_masters",
+		"Members of the group answering GET_BROKER_CONFIG as its master, by the rule of rocketmq_ha_group_master_present and present exactly when it is; more than 1 is a split brain. Cluster mode only.",
 		haGroupLabels, nil)
 	haSlavesDesc = prometheus.NewDesc(Namespace+"_ha_group_slaves",
-		"Members of the group answering GET_BROKER_CONFIG as slaves (DLedger followers included). Cluster mode only.",
+		"Members of the group answering GET_BROKER_CONFIG as slaves (DLedger followers included); 0 for 15 minutes after the NameServer stopped listing the group. Cluster mode only.",
 		haGroupLabels, nil)
 	haReplicationLagDesc = prometheus.NewDesc(Namespace+"_ha_replication_lag_bytes",
 		"Master commitLogMaxOffset minus this slave's (GET_BROKER_RUNTIME_INFO, both read in this scrape; negative differences from read timing are 0). Only while the scrape has exactly one member answering as master of the group and this slave answers too (cluster mode, or a sidecar given every node of the group).",
@@ -61,6 +64,10 @@ const haUnsupportedTTL = 10 * time.Minute
 
 type haCollector struct {
 	logger *slog.Logger
+	// recent are the groups this cluster-mode exporter saw lately, so a
+	// group that vanishes from the NameServer reports "no master" rather
+	// than nothing.
+	recent *recentGroups[haGroupKey, struct{}]
 
 	mu          sync.Mutex
 	unsupported map[string]time.Time // dialed address → ask again after
@@ -70,7 +77,88 @@ func newHACollector(_ Options, logger *slog.Logger) (Collector, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &haCollector{logger: logger, unsupported: map[string]time.Time{}}, nil
+	return &haCollector{
+		logger:      logger,
+		recent:      newRecentGroups[haGroupKey, struct{}](recentGroupsTTL, recentGroupsMax),
+		unsupported: map[string]time.Time{},
+	}, nil
+}
+
+const (
+	// recentGroupsTTL is how long a cluster-mode exporter keeps reporting a
+	// group that left the scrape: long enough for "== 0" alerts with a
+	// generous for: to fire on a total outage, short enough that a
+	// decommissioned group stops alerting on its own.
+	recentGroupsTTL = 15 * time.Minute
+	// recentGroupsMax bounds that memory; the least recently seen go first.
+	recentGroupsMax = 4096
+)
+
+// recentGroups remembers, per group, when a scrape last saw it and what it
+// knew of it then. Without it a group disappears from the output exactly when
+// it dies completely — every member gone from the NameServer — and alerts on
+// "== 0" never fire. Safe for concurrent scrapes.
+type recentGroups[K comparable, V any] struct {
+	ttl time.Duration
+	max int
+
+	mu sync.Mutex
+	m  map[K]*recentGroup[V]
+}
+
+type recentGroup[V any] struct {
+	v    V
+	seen time.Time
+}
+
+func newRecentGroups[K comparable, V any](ttl time.Duration, max int) *recentGroups[K, V] {
+	return &recentGroups[K, V]{ttl: ttl, max: max, m: map[K]*recentGroup[V]{}}
+}
+
+// remember records that a scrape at time at saw group k, with v. A scrape
+// older than the last one recorded does not overwrite it.
+func (r *recentGroups[K, V]) remember(k K, v V, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e := r.m[k]
+	if e == nil {
+		e = &recentGroup[V]{}
+		r.m[k] = e
+	} else if at.Before(e.seen) {
+		return
+	}
+	e.v, e.seen = v, at
+}
+
+// missing forgets the groups unseen for longer than the TTL (and, above the
+// size bound, the least recently seen) and returns the remaining ones that
+// present does not contain.
+func (r *recentGroups[K, V]) missing(now time.Time, present map[K]bool) map[K]V {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, e := range r.m {
+		if now.Sub(e.seen) > r.ttl {
+			delete(r.m, k)
+		}
+	}
+	for len(r.m) > r.max {
+		var oldest K
+		var oldestSeen time.Time
+		first := true
+		for k, e := range r.m {
+			if first || e.seen.Before(oldestSeen) {
+				oldest, oldestSeen, first = k, e.seen, false
+			}
+		}
+		delete(r.m, oldest)
+	}
+	out := map[K]V{}
+	for k, e := range r.m {
+		if !present[k] {
+			out[k] = e.v
+		}
+	}
+	return out
 }
 
 // haRole classifies a node that answered: "master", "slave" or "" (no role
@@ -104,6 +192,9 @@ type haGroup struct {
 	key     haGroupKey
 	masters []*Broker
 	slaves  []*Broker
+	// listedMasterDown: the NameServer lists a member as brokerId 0 that
+	// did not answer, so "no master" cannot be told from "unknown".
+	listedMasterDown bool
 }
 
 // haGroups groups every broker of the scrape, answering or not, so a group
@@ -123,6 +214,9 @@ func haGroups(s *Scrape) []*haGroup {
 			out = append(out, g)
 		}
 		if !b.Up() {
+			// Only Resolve's NameServer entry is known of a node that did
+			// not answer; in sidecar mode its id stays -1.
+			g.listedMasterDown = g.listedMasterDown || b.ID == 0
 			continue
 		}
 		switch haRole(b) {
@@ -299,6 +393,27 @@ func commitLogMaxOffset(ri rocketmq.RuntimeInfo) (int64, error) {
 	return n, nil
 }
 
+// sendVanished remembers the groups of this cluster-mode scrape and reports
+// the ones seen in the last recentGroupsTTL that the NameServer no longer
+// lists at all: no master, no slaves. Without a NameServer answer nothing is
+// known about any group, so nothing is claimed.
+func (c *haCollector) sendVanished(s *Scrape, groups []*haGroup, now time.Time, ch chan<- prometheus.Metric) {
+	if s.ClusterInfo == nil {
+		return
+	}
+	present := make(map[haGroupKey]bool, len(groups))
+	for _, g := range groups {
+		present[g.key] = true
+		c.recent.remember(g.key, struct{}{}, now)
+	}
+	for k := range c.recent.missing(now, present) {
+		labels := []string{k.cluster, k.broker}
+		ch <- prometheus.MustNewConstMetric(haMasterPresentDesc, prometheus.GaugeValue, 0, labels...)
+		ch <- prometheus.MustNewConstMetric(haMastersDesc, prometheus.GaugeValue, 0, labels...)
+		ch <- prometheus.MustNewConstMetric(haSlavesDesc, prometheus.GaugeValue, 0, labels...)
+	}
+}
+
 func (c *haCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheus.Metric) error {
 	now := haNow(s)
 	groups := haGroups(s)
@@ -367,12 +482,23 @@ func (c *haCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheu
 	_ = eg.Wait()
 
 	var errs []error
+	// A sidecar sees only its own node, so it cannot tell whether its group
+	// has a master or how many slaves: those are cluster mode's. It must not
+	// remember groups either: its broker being down says nothing about the
+	// rest of the group.
+	if s.Mode == ModeCluster {
+		c.sendVanished(s, groups, now, ch)
+	}
 	for _, g := range groups {
 		labels := []string{g.key.cluster, g.key.broker}
-		// A sidecar sees only its own node, so it cannot tell whether its
-		// group has a master or how many slaves: those are cluster mode's.
 		if s.Mode == ModeCluster {
-			ch <- prometheus.MustNewConstMetric(haMasterPresentDesc, prometheus.GaugeValue, boolValue(len(g.masters) > 0), labels...)
+			if len(g.masters) > 0 || !g.listedMasterDown {
+				ch <- prometheus.MustNewConstMetric(haMasterPresentDesc, prometheus.GaugeValue, boolValue(len(g.masters) > 0), labels...)
+				ch <- prometheus.MustNewConstMetric(haMastersDesc, prometheus.GaugeValue, float64(len(g.masters)), labels...)
+			} else {
+				c.logger.Debug("master presence unknown: the member listed as master did not answer GET_BROKER_CONFIG",
+					"cluster", g.key.cluster, "broker", g.key.broker)
+			}
 			ch <- prometheus.MustNewConstMetric(haSlavesDesc, prometheus.GaugeValue, float64(len(g.slaves)), labels...)
 		}
 		if len(g.masters) != 1 || len(g.slaves) == 0 {

@@ -118,7 +118,10 @@ func TestHALaggingSlave(t *testing.T) {
 		t.Errorf("group series lost with the slave's runtime info")
 	}
 
-	// The master is down: no lag, master_present 0, no runtime info asked.
+	// The master is down. While the NameServer still lists it as brokerId
+	// 0 (a partition, before the NameServer expires it), nobody can say
+	// whether the group has a master: no master_present, no lag, and the
+	// slave's runtime info is not read for a lag.
 	delete(fc.errs, fakeKey("BrokerRuntimeInfo", slave))
 	fc.down[master] = fakeDown(master)
 	before := fc.callCount("BrokerRuntimeInfo", slave)
@@ -128,14 +131,185 @@ func TestHALaggingSlave(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string]float64{
+		sk("rocketmq_ha_group_slaves", "cluster", "MSCluster", "broker", "broker-b"): 1,
+	}
+	if d := diffSeries(got, want); d != "" {
+		t.Errorf("listed master down:\n%s", d)
+	}
+	// At most the one read of the scrape that the 907 version check shares
+	// with the broker collector.
+	if n := fc.callCount("BrokerRuntimeInfo", slave) - before; n > 1 {
+		t.Errorf("%d runtime reads of the slave in one scrape", n)
+	}
+
+	// Once the NameServer no longer lists it, the group has no master.
+	ci := fc.clusterInfo[ns49].BrokerAddrTable["broker-b"]
+	delete(ci.BrokerAddrs, 0)
+	s = resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{ns49}}, raftBase)
+	got, err = series(t, c, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = map[string]float64{
 		sk("rocketmq_ha_group_master_present", "cluster", "MSCluster", "broker", "broker-b"): 0,
+		sk("rocketmq_ha_group_masters", "cluster", "MSCluster", "broker", "broker-b"):        0,
 		sk("rocketmq_ha_group_slaves", "cluster", "MSCluster", "broker", "broker-b"):         1,
 	}
 	if d := diffSeries(got, want); d != "" {
-		t.Errorf("master down:\n%s", d)
+		t.Errorf("master no longer listed:\n%s", d)
 	}
-	if fc.callCount("BrokerRuntimeInfo", slave) != before {
-		t.Errorf("runtime info read although no lag can be computed")
+}
+
+// Master presence is unknown, not 0, while a member the NameServer lists as
+// brokerId 0 does not answer and no other member answers as master; another
+// member answering as master settles it.
+func TestHAMasterPresenceUnknown(t *testing.T) {
+	const ns, master, slave = "127.0.0.1:9876", "10.0.0.1:10911", "10.0.0.2:10911"
+	g := []string{"cluster", "C", "broker", "b"}
+	for _, tc := range []struct {
+		name   string
+		setup  func(fc *fakeClient)
+		want   map[string]float64
+		logged bool
+	}{
+		{"listed master answers", func(*fakeClient) {}, map[string]float64{
+			sk("rocketmq_ha_group_master_present", g...): 1,
+			sk("rocketmq_ha_group_masters", g...):        1,
+			sk("rocketmq_ha_group_slaves", g...):         1,
+		}, false},
+		{"listed master does not answer", func(fc *fakeClient) {
+			fc.errs[fakeKey("BrokerConfig", master)] = errors.New("read tcp: i/o timeout")
+		}, map[string]float64{
+			sk("rocketmq_ha_group_slaves", g...): 1,
+		}, true},
+		{"listed master does not answer, another member says it is master", func(fc *fakeClient) {
+			fc.errs[fakeKey("BrokerConfig", master)] = errors.New("read tcp: i/o timeout")
+			fc.config[slave]["brokerId"] = "0"
+			fc.config[slave]["brokerRole"] = "SYNC_MASTER"
+		}, map[string]float64{
+			sk("rocketmq_ha_group_master_present", g...): 1,
+			sk("rocketmq_ha_group_masters", g...):        1,
+			sk("rocketmq_ha_group_slaves", g...):         0,
+		}, false},
+		{"two members answer as master", func(fc *fakeClient) {
+			fc.config[slave]["brokerId"] = "0"
+			fc.config[slave]["brokerRole"] = "SYNC_MASTER"
+		}, map[string]float64{
+			sk("rocketmq_ha_group_master_present", g...): 1,
+			sk("rocketmq_ha_group_masters", g...):        2,
+			sk("rocketmq_ha_group_slaves", g...):         0,
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fc := newFakeClient()
+			fc.addBroker(master, "C", "b", 0, "ASYNC_MASTER")
+			fc.addBroker(slave, "C", "b", 1, "SLAVE")
+			fc.clusterInfo[ns] = fc.deriveClusterInfo()
+			for _, addr := range []string{master, slave} {
+				fc.runtime[addr] = rocketmq.RuntimeInfo{"brokerVersionDesc": "V4_9_7", "commitLogMaxOffset": "1000"}
+			}
+			tc.setup(fc)
+			c, logs := newTestHA(t)
+			got, err := series(t, c, resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{ns}}, raftBase))
+			if err != nil {
+				t.Errorf("Update: %v", err)
+			}
+			// Replication lag needs exactly one master: only the first case.
+			delete(got, sk("rocketmq_ha_replication_lag_bytes", append(slices.Clone(g), "address", slave)...))
+			if d := diffSeries(got, tc.want); d != "" {
+				t.Errorf("\n%s", d)
+			}
+			if n := len(logs.lines("master presence unknown")); (n == 1) != tc.logged {
+				t.Errorf("%d debug lines about the unknown master", n)
+			}
+		})
+	}
+}
+
+// In cluster mode a group that vanishes from the NameServer altogether (its
+// only master died) reports no master for 15 minutes instead of vanishing
+// from the output, so "== 0" alerts fire. Not without a NameServer answer,
+// and never in sidecar mode.
+func TestHAVanishedGroup(t *testing.T) {
+	fc := newFakeClient()
+	loadFixtures(t, fc, haFixture("4.9.7-steady"), nil)
+	keepGroups(fc, "broker-a", "broker-b")
+	ci := fc.clusterInfo[ns49]
+	listing := ci.BrokerAddrTable["broker-a"]
+	a := []string{"cluster", "DefaultCluster", "broker", "broker-a"}
+	c, _ := newTestHA(t)
+	scrape := func(t *testing.T, at time.Duration) map[string]float64 {
+		t.Helper()
+		got, err := series(t, c, resolveAt(fc, Targets{Mode: ModeCluster, NameServers: []string{ns49}}, raftBase.Add(at)))
+		if err != nil {
+			t.Fatalf("Update: %v", err)
+		}
+		for k := range got {
+			if !strings.Contains(k, `broker="broker-a"`) {
+				delete(got, k)
+			}
+		}
+		return got
+	}
+	vanished := map[string]float64{
+		sk("rocketmq_ha_group_master_present", a...): 0,
+		sk("rocketmq_ha_group_masters", a...):        0,
+		sk("rocketmq_ha_group_slaves", a...):         0,
+	}
+	steps := []struct {
+		name   string
+		at     time.Duration
+		listed bool
+		nsDown bool
+		want   map[string]float64
+	}{
+		{"seen", 0, true, false, map[string]float64{
+			sk("rocketmq_ha_group_master_present", a...): 1,
+			sk("rocketmq_ha_group_masters", a...):        1,
+			sk("rocketmq_ha_group_slaves", a...):         0,
+		}},
+		{"gone from the NameServer", time.Minute, false, false, vanished},
+		{"NameServer down: nothing known", 2 * time.Minute, false, true, map[string]float64{}},
+		{"still remembered", 15 * time.Minute, false, false, vanished},
+		{"forgotten after 15 minutes", 15*time.Minute + time.Second, false, false, map[string]float64{}},
+		{"back", 16 * time.Minute, true, false, map[string]float64{
+			sk("rocketmq_ha_group_master_present", a...): 1,
+			sk("rocketmq_ha_group_masters", a...):        1,
+			sk("rocketmq_ha_group_slaves", a...):         0,
+		}},
+		{"gone again", 17 * time.Minute, false, false, vanished},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if st.listed {
+				ci.BrokerAddrTable["broker-a"] = listing
+				ci.ClusterAddrTable["DefaultCluster"] = []string{"broker-a"}
+			} else {
+				delete(ci.BrokerAddrTable, "broker-a")
+				delete(ci.ClusterAddrTable, "DefaultCluster")
+			}
+			delete(fc.down, ns49)
+			if st.nsDown {
+				fc.down[ns49] = fakeDown(ns49)
+			}
+			if d := diffSeries(scrape(t, st.at), st.want); d != "" {
+				t.Errorf("\n%s", d)
+			}
+		})
+	}
+
+	// A sidecar never reports group series, remembered or not.
+	sc, _ := newTestHA(t)
+	ci.BrokerAddrTable["broker-a"] = listing
+	for i, down := range []bool{false, true} {
+		delete(fc.down, "127.0.0.1:10911")
+		if down {
+			fc.down["127.0.0.1:10911"] = fakeDown("127.0.0.1:10911")
+		}
+		got, err := series(t, sc, resolveAt(fc, Targets{Mode: ModeSidecar, Brokers: []string{"127.0.0.1:10911"}}, raftBase.Add(time.Duration(i)*time.Minute)))
+		if err != nil || len(got) != 0 {
+			t.Errorf("sidecar (broker down %v): %v, %v", down, got, err)
+		}
 	}
 }
 
@@ -449,6 +623,7 @@ func TestControllerFailoverTimeline(t *testing.T) {
 
 			want := map[string]float64{
 				sk("rocketmq_ha_group_master_present", g...): 1,
+				sk("rocketmq_ha_group_masters", g...):        1,
 				sk("rocketmq_ha_group_slaves", g...):         float64(len(st.up) - 1),
 			}
 			ctrlSeries(st, want)
