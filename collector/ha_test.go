@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -682,5 +683,50 @@ func TestHAStatusVersionReadHangs(t *testing.T) {
 	}
 	if n := fc.callCount("BrokerRuntimeInfo", addr); n != 1 {
 		t.Errorf("%d runtime reads, want 1", n)
+	}
+}
+
+// The group memory behind vanished groups: a stale scrape does not overwrite
+// a newer sighting, the TTL and the size bound forget groups, and concurrent
+// scrapes share it safely.
+func TestRecentGroups(t *testing.T) {
+	at := func(s int) time.Time { return raftBase.Add(time.Duration(s) * time.Second) }
+	r := newRecentGroups[string, int](10*time.Second, 3)
+	r.remember("a", 1, at(5))
+	r.remember("a", 0, at(4)) // an older scrape finishing late
+	if got := r.missing(at(6), nil); got["a"] != 1 {
+		t.Errorf("stale sighting overwrote the newer one: %v", got)
+	}
+	if got := r.missing(at(6), map[string]bool{"a": true}); len(got) != 0 {
+		t.Errorf("present group reported missing: %v", got)
+	}
+	if got := r.missing(at(15), nil); len(got) != 1 {
+		t.Errorf("at the TTL: %v, want a still remembered", got)
+	}
+	if got := r.missing(at(16), nil); len(got) != 0 {
+		t.Errorf("after the TTL: %v, want nothing", got)
+	}
+	for i, k := range []string{"b", "c", "d", "e"} {
+		r.remember(k, i, at(20+i))
+	}
+	got := r.missing(at(24), nil)
+	if _, kept := got["b"]; kept || len(got) != 3 {
+		t.Errorf("size bound: %v, want the 3 most recently seen", got)
+	}
+
+	r = newRecentGroups[string, int](time.Hour, 8)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := range 200 {
+				k := fmt.Sprintf("g%d", (i+j)%12)
+				r.remember(k, j, at(j))
+				r.missing(at(j), map[string]bool{k: true})
+			}
+		})
+	}
+	wg.Wait()
+	if got := r.missing(at(200), nil); len(got) > 8 {
+		t.Errorf("%d groups kept, bound 8", len(got))
 	}
 }
