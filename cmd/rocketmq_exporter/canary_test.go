@@ -2,27 +2,24 @@ package main
 
 import (
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	prober "github.com/rocketmq-exporter/rocketmq_exporter/canary"
+	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq/rmqsim"
 )
 
-// parseCanary parses a command line with the canary flags and returns the
-// canary's configuration.
+// parseCanary parses a command line and returns the canary's
+// configuration.
 func parseCanary(t *testing.T, args []string, env func(string) string) (*prober.Config, error) {
 	t.Helper()
-	app, finish := newApp(env)
-	flags := addCanaryFlags(app)
-	if _, err := app.Parse(args); err != nil {
-		t.Fatalf("parse %v: %v", args, err)
-	}
-	cfg, err := finish()
+	cfg, err := parseConfig(args, env)
 	if err != nil {
-		t.Fatalf("config %v: %v", args, err)
+		return nil, err
 	}
-	return flags.config(cfg)
+	return cfg.canary, nil
 }
 
 func TestCanaryFlags(t *testing.T) {
@@ -76,3 +73,61 @@ func TestCanaryFlags(t *testing.T) {
 		}
 	}
 }
+
+// TestBinaryCanary runs the binary with the canary against the simulated
+// cluster, in cluster and sidecar mode, and reads its series on /metrics.
+func TestBinaryCanary(t *testing.T) {
+	sim := startSim(t, rmqsim.Spec{Groups: []rmqsim.GroupSpec{{Cluster: "C", Name: "broker-a"}, {Cluster: "C", Name: "broker-b"}}})
+	for _, g := range []string{"broker-a", "broker-b"} {
+		if err := sim.CreateTopic(g, prober.DefaultTopic, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		mode    string
+		target  string
+		brokers []string
+	}{
+		{"cluster", "--rocketmq.namesrv-address=" + sim.NameServerAddrs()[0], []string{"broker-a", "broker-b"}},
+		{"sidecar", "--rocketmq.broker-address=" + sim.Group("broker-b")[0].Addr(), []string{"broker-b"}},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			p := startExporter(t, nil, tc.target, "--canary.enable", "--canary.interval=50ms", "--canary.sla=500ms",
+				"--canary.client-log-level=warning")
+			var body string
+			deadline := time.Now().Add(30 * time.Second)
+			for {
+				body = p.scrape(t, "/metrics")
+				done := strings.Contains(body, "\nrocketmq_canary_up 1\n")
+				for _, b := range tc.brokers {
+					done = done && canaryCount.FindStringSubmatch(body) != nil &&
+						strings.Contains(body, `rocketmq_canary_end_to_end_latency_seconds_count{broker="`+b+`"}`) &&
+						!strings.Contains(body, `rocketmq_canary_end_to_end_latency_seconds_count{broker="`+b+`"} 0`)
+				}
+				if done {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("no round trip on /metrics:\n%s\nlogs:\n%s", body, p.logs)
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			mustContain(t, body,
+				"# HELP rocketmq_canary_produce_total ",
+				"# TYPE rocketmq_canary_end_to_end_latency_seconds histogram",
+				`rocketmq_canary_end_to_end_latency_seconds_bucket{broker="`+tc.brokers[0]+`",le="0.5"}`,
+				`rocketmq_canary_info{group="rocketmq_exporter_canary",mode="`+tc.mode+`",topic="rocketmq_exporter_canary"} 1`,
+				"rocketmq_canary_sla_seconds 0.5",
+			)
+			if tc.mode == "sidecar" && strings.Contains(body, `broker="broker-a"`) {
+				t.Errorf("the sidecar of broker-b reports on broker-a:\n%s", body)
+			}
+			stopExporter(t, p)
+			if strings.Contains(p.logs.String(), "did not shut down in time") {
+				t.Errorf("canary shutdown timed out:\n%s", p.logs)
+			}
+		})
+	}
+}
+
+var canaryCount = regexp.MustCompile(`(?m)^rocketmq_canary_produce_total\{broker="[^"]+"\} [1-9]`)

@@ -22,6 +22,7 @@ import (
 	webflag "github.com/prometheus/exporter-toolkit/web/kingpinflag"
 	"go.yaml.in/yaml/v2"
 
+	prober "github.com/rocketmq-exporter/rocketmq_exporter/canary"
 	"github.com/rocketmq-exporter/rocketmq_exporter/collector"
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -63,6 +64,9 @@ type config struct {
 	probeAllowed *regexp.Regexp
 	configFile   string
 	authModules  map[string]authModule
+
+	// canary configures the end-to-end canary (canary.go); nil when off.
+	canary *prober.Config
 }
 
 // authModule is one named set of ACL credentials for /probe?auth_module=.
@@ -135,6 +139,7 @@ func newApp(env func(string) string) (*kingpin.Application, func() (*config, err
 
 	probeAllowed := app.Flag("probe.allowed-targets", "Regexp (anchored) of host:port targets /probe may dial. Empty disables /probe; \".*\" allows any target.").String()
 	app.Flag("config.file", "Optional YAML file with auth_modules for /probe?auth_module=.").PlaceHolder("FILE").StringVar(&c.configFile)
+	canaryFlags := addCanaryFlags(app)
 
 	finish := func() (*config, error) {
 		var errs []error
@@ -215,6 +220,9 @@ func newApp(env func(string) string) (*kingpin.Application, func() (*config, err
 			if c.authModules, err = loadConfigFile(c.configFile); err != nil {
 				errs = append(errs, err)
 			}
+		}
+		if c.canary, err = canaryFlags.config(c); err != nil {
+			errs = append(errs, err)
 		}
 		if len(errs) > 0 {
 			return nil, errors.Join(errs...)

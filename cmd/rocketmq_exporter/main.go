@@ -158,6 +158,10 @@ func newServer(cfg *config, logger *slog.Logger) (*server, error) {
 		collectors.NewGoCollector(),
 		collector.NewRemotingCollector(rawClients),
 	)
+	if err := s.startCanary(cfg.canary); err != nil {
+		s.close()
+		return nil, err
+	}
 	if cfg.maxRequests > 0 {
 		s.slots = make(chan struct{}, cfg.maxRequests)
 	}
