@@ -12,7 +12,11 @@ import (
 // handle answers the broker's remoting port (AdminBrokerProcessor and
 // friends). The ACL hook runs before the processors, like the RPC hook the
 // broker registers when aclEnable=true.
-func (n *Node) handle(req *rocketmq.Command) *rocketmq.Command {
+func (n *Node) handle(req *rocketmq.Command) *rocketmq.Command { return n.handleConn(0, req) }
+
+// handleConn is handle knowing the connection (0: unknown), which client
+// registrations are tied to.
+func (n *Node) handleConn(conn uint64, req *rocketmq.Command) *rocketmq.Command {
 	c := n.c
 	if c.acl != nil {
 		if remark := c.checkACL(req); remark != "" {
@@ -21,7 +25,7 @@ func (n *Node) handle(req *rocketmq.Command) *rocketmq.Command {
 	}
 	// Producer and consumer requests (messaging.go) lock for themselves: a
 	// parked pull must wait without the cluster lock.
-	if h := n.clientHandler(req.Code); h != nil {
+	if h := n.clientHandler(conn, req.Code); h != nil {
 		return h(req)
 	}
 	c.mu.Lock()

@@ -183,6 +183,7 @@ func (c *Cluster) build(spec Spec) error {
 				addr = net.JoinHostPort(c.host, strconv.Itoa(spec.Ports.BrokerBase+10*n.globalIdx))
 			}
 			n.srv = newServer(fmt.Sprintf("broker-%s-n%d", gs.Name, i), addr, c.log, &n.fault, n.handle)
+			n.srv.handleConn, n.srv.connClosed = n.handleConn, n.connClosed
 			n.srv.version = c.ver.code
 			if gs.Mode == DLedger {
 				dlAddr := ""

@@ -87,8 +87,10 @@ var validTopic = regexp.MustCompile(`^[%|a-zA-Z0-9_-]+$`)
 type messaging struct {
 	kept    map[queueKey]*keptQueue
 	waiters map[queueKey]chan struct{}
-	// clients: consumer group → client id → what its last HEART_BEAT said.
-	clients map[string]map[string]*wireClient
+	// clients: broker node → consumer group → client id → what its last
+	// HEART_BEAT said. Like a real broker's ConsumerManager, each node has
+	// its own registry, tied to the connections the heartbeats came on.
+	clients map[*Node]map[string]map[string]*wireClient
 	stall   map[string]bool // broker group → pulls find nothing
 	drop    map[string]bool // broker group → sends acknowledged, not stored
 }
@@ -120,6 +122,7 @@ type wireClient struct {
 	lastSeen time.Time
 	language string
 	version  int
+	conn     uint64
 }
 
 // notifyPut wakes the pulls parked on a queue; every store goes through it.
@@ -185,23 +188,55 @@ func (c *Cluster) DropSends(group string, drop bool) error {
 }
 
 // ConsumerClients lists the client ids registered by HEART_BEAT for a
-// consumer group and not expired, sorted.
+// consumer group on any node and not expired, sorted.
 func (c *Cluster) ConsumerClients(group string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.liveClients(group)
 }
 
+// liveClients is the union over the nodes' registries.
 func (c *Cluster) liveClients(group string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for n := range c.msg.clients {
+		for _, id := range c.nodeClients(n, group) {
+			if !seen[id] {
+				seen[id] = true
+				out = append(out, id)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// nodeClients lists the live clients of a group registered on one node.
+func (c *Cluster) nodeClients(n *Node, group string) []string {
 	var out []string
 	now := time.Now()
-	for id, cl := range c.msg.clients[group] {
+	for id, cl := range c.msg.clients[n][group] {
 		if now.Sub(cl.lastSeen) <= clientExpiry {
 			out = append(out, id)
 		}
 	}
 	sort.Strings(out)
 	return out
+}
+
+// connClosed drops what a closed connection registered on the node, as the
+// broker's ClientHousekeepingService does on a channel close.
+func (n *Node) connClosed(conn uint64) {
+	c := n.c
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, m := range c.msg.clients[n] {
+		for id, cl := range m {
+			if cl.conn == conn {
+				delete(m, id)
+			}
+		}
+	}
 }
 
 // onlineClients counts a consumer group's clients: those set with SetOnline
@@ -216,7 +251,12 @@ func (c *Cluster) onlineClients(cg *consumerGroup) int {
 func (c *Cluster) wireConnections(group string) jarr {
 	var out jarr
 	for _, id := range c.liveClients(group) {
-		cl := c.msg.clients[group][id]
+		var cl *wireClient
+		for _, m := range c.msg.clients {
+			if w := m[group][id]; w != nil && (cl == nil || w.lastSeen.After(cl.lastSeen)) {
+				cl = w
+			}
+		}
 		lang := cl.language
 		if lang == "" {
 			lang = "JAVA"
@@ -230,7 +270,7 @@ func (c *Cluster) wireConnections(group string) jarr {
 
 // clientHandler returns the handler of a producer/consumer request, nil for
 // the admin codes handle answers itself.
-func (n *Node) clientHandler(code int) func(*rocketmq.Command) *rocketmq.Command {
+func (n *Node) clientHandler(conn uint64, code int) func(*rocketmq.Command) *rocketmq.Command {
 	switch code {
 	case codeSendMessage, codeSendMessageV2:
 		return n.sendMessage
@@ -239,7 +279,7 @@ func (n *Node) clientHandler(code int) func(*rocketmq.Command) *rocketmq.Command
 	case codeUpdateConsumerOffset:
 		return n.locked(n.updateConsumerOffset)
 	case rocketmq.CodeHeartBeat:
-		return n.locked(n.heartBeat)
+		return n.locked(func(req *rocketmq.Command) *rocketmq.Command { return n.heartBeat(conn, req) })
 	case codeUnregisterClient:
 		return n.locked(n.unregisterClient)
 	case codeGetConsumerListByGroup:
@@ -560,7 +600,7 @@ func (n *Node) pullOnce(req *rocketmq.Command, p pullHeader, first, mayPark bool
 	}
 	if p.sysFlag&pullFlagSubscription == 0 {
 		cg := c.cgroups[p.group]
-		if len(c.liveClients(p.group)) == 0 || cg == nil {
+		if len(c.nodeClients(n, p.group)) == 0 || cg == nil {
 			return reply(req, respSubscriptionNotExist, "the consumer's group info not exist"+faqApplyTopic, nil), nil
 		}
 		if _, ok := cg.subTime[p.topic]; !ok && !(isRetry(p.topic) && !cg.broadcasting) {
@@ -694,7 +734,7 @@ type heartbeatBody struct {
 // the subscription group is created on this broker if missing, a
 // clustering group gets its retry topic here, and the client counts as
 // online until clientExpiry after its last heartbeat.
-func (n *Node) heartBeat(req *rocketmq.Command) *rocketmq.Command {
+func (n *Node) heartBeat(conn uint64, req *rocketmq.Command) *rocketmq.Command {
 	var hb heartbeatBody
 	if err := json.Unmarshal(req.Body, &hb); err != nil {
 		return reply(req, rocketmq.ResponseSystemError, "decode HeartbeatData: "+err.Error(), nil)
@@ -728,14 +768,19 @@ func (n *Node) heartBeat(req *rocketmq.Command) *rocketmq.Command {
 			continue
 		}
 		if c.msg.clients == nil {
-			c.msg.clients = make(map[string]map[string]*wireClient)
+			c.msg.clients = make(map[*Node]map[string]map[string]*wireClient)
 		}
-		m := c.msg.clients[cd.GroupName]
+		groups := c.msg.clients[n]
+		if groups == nil {
+			groups = make(map[string]map[string]*wireClient)
+			c.msg.clients[n] = groups
+		}
+		m := groups[cd.GroupName]
 		if m == nil {
 			m = make(map[string]*wireClient)
-			c.msg.clients[cd.GroupName] = m
+			groups[cd.GroupName] = m
 		}
-		m[hb.ClientID] = &wireClient{lastSeen: time.Now(), language: req.Language, version: req.Version}
+		m[hb.ClientID] = &wireClient{lastSeen: time.Now(), language: req.Language, version: req.Version, conn: conn}
 	}
 	return reply(req, 0, "", nil)
 }
@@ -745,7 +790,7 @@ func (n *Node) unregisterClient(req *rocketmq.Command) *rocketmq.Command {
 	if id == "" {
 		return missingField(req, "clientID")
 	}
-	if m := n.c.msg.clients[cg]; m != nil {
+	if m := n.c.msg.clients[n][cg]; m != nil {
 		delete(m, id)
 	}
 	return reply(req, 0, "", nil)
@@ -753,7 +798,7 @@ func (n *Node) unregisterClient(req *rocketmq.Command) *rocketmq.Command {
 
 func (n *Node) consumerList(req *rocketmq.Command) *rocketmq.Command {
 	cg := req.ExtFields["consumerGroup"]
-	ids := n.c.liveClients(cg)
+	ids := n.c.nodeClients(n, cg)
 	if len(ids) == 0 {
 		return reply(req, rocketmq.ResponseSystemError, "no consumer for this group, "+cg, nil)
 	}

@@ -483,3 +483,31 @@ func TestEncodeMessageLayout(t *testing.T) {
 		t.Errorf("msg id %s", id)
 	}
 }
+
+func TestClientRegistrationEndsWithItsConnection(t *testing.T) {
+	c, cl := messagingCluster(t, Timing{})
+	master, slave := c.Group("b")[0], c.Group("b")[1]
+	// rawCall closes its connection after the answer.
+	if resp := mustCall(t, master.Addr(), heartbeatReq("10.0.0.9@gone", "G", "T")); resp.Code != 0 {
+		t.Fatalf("heartbeat: code %d", resp.Code)
+	}
+	eventually(t, "the registration of a closed connection to go", time.Second, func() bool {
+		return len(c.ConsumerClients("G")) == 0
+	})
+	// A pooled connection keeps it; each node has its own registry.
+	invoke(t, cl, master.Addr(), heartbeatReq("10.0.0.1@a", "G", "T"))
+	invoke(t, cl, slave.Addr(), heartbeatReq("10.0.0.1@a", "G", "T"))
+	list := rocketmq.NewRequest(codeGetConsumerListByGroup, map[string]string{"consumerGroup": "G"}, nil)
+	slave.Kill()
+	if got := c.ConsumerClients("G"); len(got) != 1 {
+		t.Errorf("clients after the slave died: %v", got)
+	}
+	if resp := invoke(t, cl, master.Addr(), list); resp.Code != 0 {
+		t.Errorf("master's consumer list after the slave died: code %d", resp.Code)
+	}
+	must(t, slave.Restart())
+	c.RegisterNow(slave)
+	if resp := invoke(t, cl, slave.Addr(), list); resp.Code != rocketmq.ResponseSystemError {
+		t.Errorf("restarted slave remembers clients: code %d %s", resp.Code, resp.Body)
+	}
+}

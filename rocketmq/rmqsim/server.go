@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
@@ -48,6 +49,13 @@ type server struct {
 	// version is stamped on every answer: the server's MQVersion ordinal
 	// (0 for a standalone controller).
 	version int
+	// handleConn, when set, replaces handle and also learns which
+	// connection a request came on; connClosed is told when a connection
+	// ends. Brokers use them to register clients per connection, as a real
+	// broker drops a client's registrations when its channel closes.
+	handleConn func(conn uint64, req *rocketmq.Command) *rocketmq.Command
+	connClosed func(conn uint64)
+	connSeq    atomic.Uint64
 
 	mu   sync.Mutex
 	addr string
@@ -209,6 +217,10 @@ func (w *connWriter) write(b []byte) error {
 
 func (s *server) serveConn(inc *incarnation, conn net.Conn) {
 	defer inc.wg.Done()
+	id := s.connSeq.Add(1)
+	if s.connClosed != nil {
+		defer s.connClosed(id)
+	}
 	defer func() {
 		inc.mu.Lock()
 		delete(inc.conns, conn)
@@ -246,12 +258,12 @@ func (s *server) serveConn(inc *incarnation, conn net.Conn) {
 		go func() {
 			defer inc.wg.Done()
 			defer func() { <-slots }()
-			s.process(inc, w, req, f)
+			s.process(inc, w, req, f, id)
 		}()
 	}
 }
 
-func (s *server) process(inc *incarnation, w *connWriter, req *rocketmq.Command, f Fault) {
+func (s *server) process(inc *incarnation, w *connWriter, req *rocketmq.Command, f Fault, conn uint64) {
 	if f.applies(req.Code) {
 		switch f.Kind {
 		case FaultSlow:
@@ -281,7 +293,12 @@ func (s *server) process(inc *incarnation, w *connWriter, req *rocketmq.Command,
 			return
 		}
 	}
-	resp := s.handle(req)
+	var resp *rocketmq.Command
+	if s.handleConn != nil {
+		resp = s.handleConn(conn, req)
+	} else {
+		resp = s.handle(req)
+	}
 	if resp == nil || req.IsOneway() {
 		return
 	}
