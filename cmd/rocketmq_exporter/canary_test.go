@@ -98,7 +98,9 @@ func TestBinaryCanary(t *testing.T) {
 			deadline := time.Now().Add(30 * time.Second)
 			for {
 				body = p.scrape(t, "/metrics")
-				done := strings.Contains(body, "\nrocketmq_canary_up 1\n")
+				// The broker-side collectors see the canary's traffic and group.
+				done := strings.Contains(body, "\nrocketmq_canary_up 1\n") &&
+					canaryTopicMessages.MatchString(body) && canaryGroupOnline.MatchString(body)
 				for _, b := range tc.brokers {
 					done = done && canaryCount.FindStringSubmatch(body) != nil &&
 						strings.Contains(body, `rocketmq_canary_end_to_end_latency_seconds_count{broker="`+b+`"}`) &&
@@ -130,4 +132,8 @@ func TestBinaryCanary(t *testing.T) {
 	}
 }
 
-var canaryCount = regexp.MustCompile(`(?m)^rocketmq_canary_produce_total\{broker="[^"]+"\} [1-9]`)
+var (
+	canaryCount         = regexp.MustCompile(`(?m)^rocketmq_canary_produce_total\{broker="[^"]+"\} [1-9]`)
+	canaryTopicMessages = regexp.MustCompile(`(?m)^rocketmq_topic_messages_total\{[^}]*topic="rocketmq_exporter_canary"[^}]*\} [1-9]`)
+	canaryGroupOnline   = regexp.MustCompile(`(?m)^rocketmq_consumer_group_consumers\{[^}]*group="rocketmq_exporter_canary"[^}]*\} 1$`)
+)
