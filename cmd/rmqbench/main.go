@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -59,6 +60,7 @@ type config struct {
 	peer          string
 	peerInterval  time.Duration
 	peerRounds    int
+	codes         bool
 	exporterFlags []string
 	exporterEnv   []string
 }
@@ -78,6 +80,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&c.peer, "peer", "", "peer exporter binary (qsrg/rocketmq-exporter-go cmd/rmq-exporter) to measure per collection")
 	fs.DurationVar(&c.peerInterval, "peer-interval", 45*time.Second, "collection interval given to the peer")
 	fs.IntVar(&c.peerRounds, "peer-rounds", 2, "peer collections to measure")
+	fs.BoolVar(&c.codes, "codes", false, "print the requests of each row by request code")
 	extra := fs.String("exporter-flags", "", "extra flags for the exporter, space separated")
 	env := fs.String("exporter-env", "", "extra environment for the exporter, space separated NAME=value (e.g. GOMEMLIMIT=48MiB)")
 	if err := fs.Parse(args); err != nil {
@@ -152,7 +155,7 @@ func run(args []string, stdout io.Writer) error {
 		source = "the live simulation (through the counting proxy)"
 	}
 	fmt.Fprintf(stdout, "exporter %s %s against %s; %d steady scrapes, gzip=%v\n", strings.Join(c.exporterEnv, " "), c.exporter, source, c.scrapes, c.gzip)
-	printRows(stdout, rows)
+	printRows(stdout, rows, c.codes)
 
 	if c.peer != "" {
 		prs, err := c.measurePeer(px, ns)
@@ -160,7 +163,7 @@ func run(args []string, stdout io.Writer) error {
 			return fmt.Errorf("peer: %w", err)
 		}
 		fmt.Fprintf(stdout, "peer %s, one collection every %v\n", c.peer, c.peerInterval)
-		printRows(stdout, prs)
+		printRows(stdout, prs, c.codes)
 	}
 	return nil
 }
@@ -204,15 +207,23 @@ type row struct {
 	series          int
 	rss, hwm        int64 // bytes
 	bodyBytes       int
+	codes           map[int]int
 }
 
-func printRows(w io.Writer, rows []row) {
+func printRows(w io.Writer, rows []row, codes bool) {
 	fmt.Fprintf(w, "%-34s %3s %9s %9s %9s %9s %9s %8s %9s %9s %8s\n",
 		"", "n", "wall p50", "wall max", "cpu p50", "requests", "timespan", "series", "RSS MiB", "peak MiB", "body MB")
 	for _, r := range rows {
 		fmt.Fprintf(w, "%-34s %3d %9s %9s %9s %9d %9d %8d %9.1f %9.1f %8.1f\n", r.what, r.n,
 			ms(r.wallP50), ms(r.wallMx), ms(r.cpuP50), r.requests, r.timespan, r.series,
 			float64(r.rss)/(1<<20), float64(r.hwm)/(1<<20), float64(r.bodyBytes)/1e6)
+		if codes {
+			var parts []string
+			for _, code := range slices.Sorted(maps.Keys(r.codes)) {
+				parts = append(parts, fmt.Sprintf("%d:%d", code, r.codes[code]))
+			}
+			fmt.Fprintf(w, "%38s%s\n", "requests by code: ", strings.Join(parts, " "))
+		}
 	}
 }
 
@@ -501,7 +512,7 @@ func summarise(what string, rs []scrapeResult) row {
 	}
 	return row{
 		what: what, n: len(rs), wallP50: walls[len(walls)/2], wallMx: walls[len(walls)-1], cpuP50: cpus[len(cpus)/2],
-		requests: reqs, timespan: last.requests[rocketmq.CodeQueryConsumeTimeSpan], series: last.series,
+		requests: reqs, timespan: last.requests[rocketmq.CodeQueryConsumeTimeSpan], series: last.series, codes: last.requests,
 		rss: last.rss, hwm: last.hwm, bodyBytes: last.bodyBytes,
 	}
 }
@@ -558,10 +569,12 @@ func (c *config) measurePeer(px *proxy.Proxy, ns string) ([]row, error) {
 			return rows, err
 		}
 		r := scrapeResult{wall: last.Sub(start), cpu: cpu1 - cpu0, requests: counts}
-		if r.rss, r.hwm, err = p.memory(); err != nil {
+		// Its /metrics is served from what the collection stored; serving
+		// it once belongs to the memory a collection needs.
+		if r.series, r.bodyBytes, err = peerSeries("http://" + addr + "/metrics"); err != nil {
 			return rows, err
 		}
-		if r.series, r.bodyBytes, err = peerSeries("http://" + addr + "/metrics"); err != nil {
+		if r.rss, r.hwm, err = p.memory(); err != nil {
 			return rows, err
 		}
 		rows = append(rows, summarise(fmt.Sprintf("peer, collection %d", round), []scrapeResult{r}))
