@@ -348,7 +348,17 @@ func (c *Canary) connect() (*session, error) {
 	// The library's consumer does not start without a route to the topic,
 	// and each failed start leaves statistics goroutines of the library
 	// asleep until the next month: look before starting anything.
-	_, routeErr := route(ctx, c.cfg.Admin, t.nameServers, c.cfg.Topic)
+	routed, routeErr := route(ctx, c.cfg.Admin, t.nameServers, c.cfg.Topic)
+	// Every probed broker group gets its counters at 0 from the start, so
+	// the first failure or loss is an increase() an alert can see.
+	for b := range t.local {
+		c.m.initBroker(b)
+	}
+	for _, b := range routed {
+		if t.allows(b) {
+			c.m.initBroker(b)
+		}
+	}
 	switch {
 	case errors.Is(routeErr, errNoRoute):
 		if _, err := route(ctx, c.cfg.Admin, t.nameServers, autoCreateKey); err != nil {

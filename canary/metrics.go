@@ -37,6 +37,18 @@ type metrics struct {
 	upDesc, infoDesc, slaDesc, lastRoundTripDesc, inFlightDesc *prometheus.Desc
 }
 
+// initBroker creates broker's series of every per-broker counter and
+// histogram at zero. A counter that first appears at 1 hides its first
+// increment from rate() and increase().
+func (m *metrics) initBroker(broker string) {
+	m.produced.WithLabelValues(broker)
+	m.produceFailed.WithLabelValues(broker)
+	m.lost.WithLabelValues(broker)
+	m.duplicates.WithLabelValues(broker)
+	m.produceLatency.WithLabelValues(broker)
+	m.e2eLatency.WithLabelValues(broker)
+}
+
 func fq(name string) string { return prometheus.BuildFQName(namespace, subsystem, name) }
 
 func newMetrics(slaSeconds float64) *metrics {

@@ -24,6 +24,7 @@ import (
 	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/rocketmq-exporter/rocketmq_exporter/canary"
 	"github.com/rocketmq-exporter/rocketmq_exporter/collector"
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq/rmqsim"
@@ -48,6 +49,7 @@ func TestMetricsDoc(t *testing.T) {
 		scrapeAll(t, c, fams)
 		stop()
 	}
+	scrapeCanary(t, fams)
 	// The build info and the remoting client's counters come from the
 	// binary's long-lived registry.
 	reg := prometheus.NewRegistry()
@@ -144,6 +146,59 @@ func start500(t *testing.T) (rmqsimCluster, func()) {
 	return c, c.Close
 }
 
+// scrapeCanary runs the end-to-end canary against a small cluster until a
+// probe made the round trip, and records its families.
+func scrapeCanary(t *testing.T, fams map[string]*family) {
+	sim, err := rmqsim.Start(rmqsim.Spec{Groups: []rmqsim.GroupSpec{{Cluster: "C", Name: "broker-a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sim.Close()
+	if err := sim.CreateTopic("broker-a", canary.DefaultTopic, 2); err != nil {
+		t.Fatal(err)
+	}
+	client := rocketmq.NewClient(rocketmq.ClientOptions{})
+	defer client.Close()
+	c, err := canary.New(canary.Config{
+		NameServers: sim.NameServerAddrs(), Admin: rocketmq.NewAdmin(client),
+		Interval: 50 * time.Millisecond, SLA: 200 * time.Millisecond, LostAfter: 3 * time.Second, SendTimeout: 2 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Start()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(c)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := false
+		for _, mf := range mfs {
+			if mf.GetName() == "rocketmq_canary_last_round_trip_timestamp_seconds" && len(mf.GetMetric()) > 0 {
+				done = true
+			}
+		}
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the canary made no round trip in 20s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	addFamilies(t, reg, "canary", fams)
+}
+
 func allOptions() collector.Options {
 	return collector.Options{
 		SystemTopics: true, PerQueue: true, LagSeconds: true, DLedgerTermProbe: true, Concurrency: 8,
@@ -229,7 +284,7 @@ func sourceOrder() []string {
 	for _, r := range collector.Registrations() {
 		out = append(out, r.Name)
 	}
-	return out
+	return append(out, "canary")
 }
 
 func render(fams map[string]*family) []byte {
@@ -255,9 +310,12 @@ func render(fams map[string]*family) []byte {
 			continue
 		}
 		sort.Strings(names)
-		if src == "exporter" {
+		switch src {
+		case "exporter":
 			b.WriteString("\n## Exporter\n\nSent on every scrape, whatever collectors are enabled.\n\n")
-		} else {
+		case "canary":
+			b.WriteString("\n## Canary (`--canary.enable`, off by default)\n\nThe end-to-end probe's results, see [canary.md](canary.md).\n\n")
+		default:
 			r := regs[src]
 			state := "enabled"
 			if !r.Default {
