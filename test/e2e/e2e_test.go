@@ -3,6 +3,8 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rocketmq-exporter/rocketmq_exporter/canary"
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq/rmqsim"
 )
 
@@ -22,7 +25,8 @@ const (
 )
 
 // startCluster starts a healthy simulated cluster: a master/slave group and
-// a 3-peer DLedger group, one topic on both, one online consumer group. With
+// a 3-peer DLedger group, one topic and the canary's probe topic on both, one
+// online consumer group. With
 // Timing.Manual nothing changes unless the test says so: a killed leader
 // stays dead and unreplaced until the test elects another.
 func startCluster(t *testing.T) *rmqsim.Cluster {
@@ -40,6 +44,9 @@ func startCluster(t *testing.T) *rmqsim.Cluster {
 	t.Cleanup(c.Close)
 	for _, g := range []string{"broker-a", dledgerGroup} {
 		if err := c.CreateTopic(g, topic, 4); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.CreateTopic(g, canary.DefaultTopic, 2); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -109,8 +116,16 @@ func TestEndToEnd(t *testing.T) {
 		"--probe.allowed-targets=127\\.0\\.0\\.1:[0-9]+",
 		// Prometheus allows 1 s per scrape; keep most of it for the scrape.
 		"--rocketmq.timeout-offset=100ms",
+		// The canary (off by default) runs here so its alert and dashboard
+		// panels meet real probe traffic.
+		"--canary.enable",
 		"--log.level=warn")
 	exp.waitHTTP(t, "http://"+exporterAddr+"/metrics", 30*time.Second)
+	// Its last round trip is 0 until the first probe comes back, which
+	// RocketMQCanaryRoundTripFailing (with its for: shortened) would take for
+	// a failure: let the first probes through both broker groups arrive
+	// before Prometheus starts.
+	waitCanaryRoundTrips(t, "http://"+exporterAddr+"/metrics", 60*time.Second, "broker-a", dledgerGroup)
 
 	am := start(t, dir, "alertmanager", amBin,
 		"--config.file="+alertmanagerConfig(t, dir, hook.srv.URL),
@@ -168,7 +183,18 @@ func TestEndToEnd(t *testing.T) {
 		if d := 70*time.Second - time.Since(simStarted); d > 0 {
 			time.Sleep(d)
 		}
-		queryDashboards(t, api, func(source string) bool { return false })
+		// The canary runs in this test: its panels must have data too.
+		canaryQueries := 0
+		queryDashboards(t, api, func(source, optional string) bool {
+			if optional == canaryOptional {
+				canaryQueries++
+				return true
+			}
+			return false
+		})
+		if canaryQueries == 0 {
+			t.Errorf("no dashboard query is marked optional with %q: the canary panels were not checked", canaryOptional)
+		}
 	})
 
 	t.Run("leader killed: no-leader fires, new leader: leader-change fires and no-leader resolves", func(t *testing.T) {
@@ -219,8 +245,14 @@ func TestEndToEnd(t *testing.T) {
 		if changed.path != "/rocketmq/info" || changed.labels["leader_id"] != newLeader || changed.labels["severity"] != "info" {
 			t.Errorf("leader-change alert delivered as %+v, want leader_id %s on /rocketmq/info", changed, newLeader)
 		}
-		if d := changed.annotations["description"]; !strings.Contains(d, "is now led by "+newLeader+";") || !strings.Contains(d, "it was led by "+oldLeader.SelfID()+".") {
+		if d := changed.annotations["description"]; !strings.Contains(d, "is now led by "+newLeader+"; before, it was led by "+oldLeader.SelfID()+".") {
 			t.Errorf("leader-change description does not name the new (%s) and old (%s) leaders: %q", newLeader, oldLeader.SelfID(), d)
+		}
+		// Both jobs (cluster mode and /probe) saw exactly one change of the
+		// agreed leader, across the leaderless gap.
+		api.waitQuery(t, 10*time.Second, `max(changes(rocketmq_dledger_group_leader_index{dledger_group="`+dledgerGroup+`"}[5m])) == 1`, nonEmpty)
+		if s, err := api.query(context.Background(), `max(changes(rocketmq_dledger_group_leader_index{dledger_group="`+dledgerGroup+`"}[5m])) > 1`); err != nil || len(s) != 0 {
+			t.Errorf("leader index changed more than once: %v %v", s, err)
 		}
 
 		resolved := hook.waitEvent(t, 60*time.Second, "RocketMQDLedgerNoLeader resolved", func(e alertEvent) bool {
@@ -232,7 +264,7 @@ func TestEndToEnd(t *testing.T) {
 		api.waitQuery(t, 10*time.Second, `absent(ALERTS{alertname="RocketMQDLedgerNoLeader"})`, nonEmpty)
 
 		// The HA dashboard marks the change with its annotation query.
-		queryDashboards(t, api, func(source string) bool {
+		queryDashboards(t, api, func(source, _ string) bool {
 			return source == "dashboards/rocketmq-ha.json:annotation: DLedger leader changes"
 		})
 	})
@@ -244,10 +276,14 @@ var (
 	grafanaVar      = regexp.MustCompile(`\$\{[A-Za-z_][A-Za-z0-9_]*(?::[a-z]+)?\}|\$[A-Za-z_][A-Za-z0-9_]*`)
 )
 
+// canaryOptional is the reason tools/dashboards gives for the canary's
+// panels being optional (the canary is off by default).
+const canaryOptional = "the canary is off by default (--canary.enable)"
+
 // queryDashboards runs every dashboard query, as Grafana would with every
 // variable at "All", and requires data for all but the optional ones and
 // for the optional ones required says must have data now.
-func queryDashboards(t *testing.T, api promAPI, required func(source string) bool) {
+func queryDashboards(t *testing.T, api promAPI, required func(source, optional string) bool) {
 	b, err := os.ReadFile(filepath.Join(repoRoot, "alerts/testdata/expressions.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +304,7 @@ func queryDashboards(t *testing.T, api promAPI, required func(source string) boo
 		n++
 		q := grafanaInterval.ReplaceAllString(e.Expr, "30s")
 		q = grafanaVar.ReplaceAllString(q, ".*")
-		need := e.Optional == "" || required(e.Source)
+		need := e.Optional == "" || required(e.Source, e.Optional)
 		// A scrape that misses its 1 s deadline on a busy machine leaves a
 		// gap; ask again for a while before calling a query empty.
 		deadline := time.Now().Add(15 * time.Second)
@@ -293,4 +329,37 @@ func queryDashboards(t *testing.T, api promAPI, required func(source string) boo
 	if n == 0 {
 		t.Fatal("no dashboard queries in alerts/testdata/expressions.json")
 	}
+}
+
+// canaryRoundTrip is a broker group's end-to-end latency count on /metrics.
+var canaryRoundTrip = regexp.MustCompile(`(?m)^rocketmq_canary_end_to_end_latency_seconds_count\{broker="([^"]+)"\} [1-9]`)
+
+// waitCanaryRoundTrips waits until the exporter's canary has received a
+// probe through each of the broker groups.
+func waitCanaryRoundTrips(t *testing.T, metricsURL string, timeout time.Duration, brokers ...string) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(timeout)
+	var missing []string
+	for time.Now().Before(deadline) {
+		seen := map[string]bool{}
+		if resp, err := client.Get(metricsURL); err == nil {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
+			resp.Body.Close()
+			for _, m := range canaryRoundTrip.FindAllStringSubmatch(string(body), -1) {
+				seen[m[1]] = true
+			}
+		}
+		missing = missing[:0]
+		for _, b := range brokers {
+			if !seen[b] {
+				missing = append(missing, b)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	t.Fatalf("no canary round trip through %v within %s", missing, timeout)
 }

@@ -16,7 +16,7 @@ import (
 type Catalog map[string]map[string]bool
 
 // row is | `name` | type | `l1`, `l2` | help |.
-var row = regexp.MustCompile("^\\| `(rocketmq_[a-z0-9_]+)` \\| [a-z]+ \\| ([^|]*) \\|")
+var row = regexp.MustCompile("^\\| `(rocketmq_[a-z0-9_]+)` \\| ([a-z]+) \\| ([^|]*) \\|")
 
 var label = regexp.MustCompile("`([a-zA-Z_][a-zA-Z0-9_]*)`")
 
@@ -36,10 +36,21 @@ func Load(path string) (Catalog, error) {
 			continue
 		}
 		ls := map[string]bool{}
-		for _, l := range label.FindAllStringSubmatch(m[2], -1) {
+		for _, l := range label.FindAllStringSubmatch(m[3], -1) {
 			ls[l[1]] = true
 		}
 		c[m[1]] = ls
+		if m[2] == "histogram" {
+			// A histogram family is exposed as these series; queries
+			// read them, never the family name itself.
+			bucket := map[string]bool{"le": true}
+			for l := range ls {
+				bucket[l] = true
+			}
+			c[m[1]+"_bucket"] = bucket
+			c[m[1]+"_sum"] = ls
+			c[m[1]+"_count"] = ls
+		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
@@ -54,7 +65,7 @@ func Load(path string) (Catalog, error) {
 var targetLabels = map[string]bool{"job": true, "instance": true}
 
 // prometheusOwn are series Prometheus writes itself.
-var prometheusOwn = map[string]bool{"up": true, "ALERTS": true}
+var prometheusOwn = map[string]bool{"up": true, "scrape_duration_seconds": true, "ALERTS": true}
 
 // Check reports the problems of one selector: an unknown metric, or a label
 // matcher on a label the metric does not have. Names in recorded (series of

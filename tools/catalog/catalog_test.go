@@ -20,6 +20,10 @@ func TestCheck(t *testing.T) {
 		{"rocketmq_nope", nil, 1},
 		{"rocketmq:recorded", []string{"anything"}, 0},
 		{"up", []string{"job"}, 0},
+		{"rocketmq_canary_end_to_end_latency_seconds_bucket", []string{"broker", "le", "job"}, 0},
+		{"rocketmq_canary_end_to_end_latency_seconds_count", []string{"broker"}, 0},
+		{"rocketmq_canary_end_to_end_latency_seconds_sum", []string{"le"}, 1},
+		{"rocketmq_canary_produce_total_bucket", nil, 1},
 	} {
 		if got := c.Check(tc.metric, tc.labels, map[string]bool{"rocketmq:recorded": true}); len(got) != tc.bad {
 			t.Errorf("%s %v: %v, want %d problems", tc.metric, tc.labels, got, tc.bad)

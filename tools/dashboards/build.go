@@ -47,6 +47,7 @@ const (
 	unitBytesSec  = "Bps"
 	unitSeconds   = "s"
 	unitRatio     = "percentunit"
+	unitReqPerSec = "reqps"
 )
 
 // datasource is the reference every panel and query uses: the dashboard's

@@ -19,17 +19,21 @@ func overview() *board {
 		"job", "cluster")
 
 	b.row("Health")
-	b.stat(4, "Brokers up", "Broker nodes answering the exporter (rocketmq_up{kind=\"broker\"}).", unitNone, nil,
+	b.stat(3, "Brokers up", "Broker nodes answering the exporter (rocketmq_up{kind=\"broker\"}).", unitNone, nil,
 		q{expr: `sum(rocketmq_up{job=~"$job", kind="broker"})`})
-	b.stat(4, "Brokers down", "Broker nodes the exporter cannot read.", unitNone, thresholds("green", 1.0, "red"),
+	b.stat(3, "Brokers down", "Broker nodes the exporter cannot read.", unitNone, thresholds("green", 1.0, "red"),
 		q{expr: `count(rocketmq_up{job=~"$job", kind="broker"} == 0) or vector(0)`})
-	b.stat(4, "NameServers up", "NameServers answering GET_BROKER_CLUSTER_INFO (cluster mode).", unitNone, nil,
+	b.stat(3, "NameServers up", "NameServers answering GET_BROKER_CLUSTER_INFO (cluster mode).", unitNone, nil,
 		q{expr: `sum(rocketmq_up{job=~"$job", kind="namesrv"})`, optional: "no NameServer series in sidecar mode"})
-	b.stat(4, "Groups without master", "Broker groups (not DLedger) in which no member is master, per the NameServer.", unitNone, thresholds("green", 1.0, "red"),
+	b.stat(3, "Groups without master", "Broker groups (not DLedger) in which no member is master, per the NameServer.", unitNone, thresholds("green", 1.0, "red"),
 		q{expr: `count(max by (cluster, broker) (rocketmq_cluster_broker_group_masters` + sel(cj) + `) == 0) or vector(0)`})
-	b.stat(4, "DLedger groups without leader", "DLedger groups in which no peer is the leader a majority acknowledges.", unitNone, thresholds("green", 1.0, "red"),
+	b.stat(3, "Groups with several masters", "Broker groups in which more than one member answers as master: a split brain (rocketmq_ha_group_masters, cluster mode).", unitNone, thresholds("green", 1.0, "red"),
+		q{expr: `count(max by (cluster, broker) (rocketmq_ha_group_masters` + sel(cj) + `) > 1) or vector(0)`})
+	b.stat(3, "DLedger groups without leader", "DLedger groups in which no peer is the leader a majority acknowledges.", unitNone, thresholds("green", 1.0, "red"),
 		q{expr: `count(max by (cluster, broker, dledger_group) (rocketmq_dledger_group_has_leader` + sel(cj) + `) == 0) or vector(0)`})
-	b.stat(4, "Firing RocketMQ alerts", "Alerts of alerts/rocketmq-alerts.yml firing now (Prometheus's ALERTS series).", unitNone, thresholds("green", 1.0, "orange"),
+	b.stat(3, "Exporter targets down", "Exporter targets Prometheus cannot scrape (up == 0): what they cover is not monitored.", unitNone, thresholds("green", 1.0, "red"),
+		q{expr: `count(up{job=~"$job"} == 0) or vector(0)`})
+	b.stat(3, "Firing RocketMQ alerts", "Alerts of alerts/rocketmq-alerts.yml firing now (Prometheus's ALERTS series).", unitNone, thresholds("green", 1.0, "orange"),
 		q{expr: `count(ALERTS{alertstate="firing", alertname=~"RocketMQ.*"}) or vector(0)`})
 
 	b.row("Traffic")
@@ -49,7 +53,66 @@ func overview() *board {
 		q{expr: `topk(10, sum by (cluster, group, topic) (rocketmq_consumer_group_lag_messages` + sel(cj) + `))`, legend: "{{group}} on {{topic}}"})
 	b.timeseries(8, "Worst consumer lag (age)", "The ten group/topic pairs whose oldest unconsumed message is oldest.", unitSeconds,
 		q{expr: `topk(10, max by (cluster, group, topic) (rocketmq_consumer_group_lag_seconds` + sel(cj) + `))`, legend: "{{group}} on {{topic}}"})
+
+	canaryRow(b)
+	exporterRow(b)
 	return b
+}
+
+// canaryOff is why the canary's panels may be empty. Its series carry no
+// cluster label (the probe topic's broker groups are named by broker alone),
+// so they are selected by job only.
+const canaryOff = "the canary is off by default (--canary.enable)"
+
+func canaryRow(b *board) {
+	j := `{job=~"$job"}`
+	e2e := func(quantile string) string {
+		return `histogram_quantile(` + quantile + `, sum by (broker, le) (rate(rocketmq_canary_end_to_end_latency_seconds_bucket` + j + rateWindow + `)))`
+	}
+	b.row("Canary (end-to-end probe, --canary.enable)")
+	b.timeseries(8, "Canary round trips", "Probes delivered to the canary's consumer per probe sent, per broker group: 100 % means every probe made the round trip. Needs --canary.enable; the Cluster variable does not apply (canary series have no cluster label).", unitRatio,
+		q{expr: `sum by (broker) (rate(rocketmq_canary_end_to_end_latency_seconds_count` + j + rateWindow + `))
+  / sum by (broker) (rate(rocketmq_canary_produce_total` + j + rateWindow + `))`, legend: "{{broker}}", optional: canaryOff})
+	b.timeseries(8, "Time since the last round trip", "How long ago the last probe came back through each broker group. RocketMQCanaryRoundTripFailing fires after 2 minutes plus 5 of for:.", unitSeconds,
+		q{expr: `time() - max by (broker) (rocketmq_canary_last_round_trip_timestamp_seconds` + j + ` > 0)`, legend: "{{broker}}", optional: canaryOff})
+	b.timeseries(8, "End-to-end latency vs SLA", "Send call to delivery to the canary's consumer, 50th and 99th percentile from the histogram (buckets are multiples of --canary.sla), and the SLA itself.", unitSeconds,
+		q{expr: e2e("0.5"), legend: "{{broker}} p50", optional: canaryOff},
+		q{expr: e2e("0.99"), legend: "{{broker}} p99", optional: canaryOff},
+		q{expr: `max(rocketmq_canary_sla_seconds` + j + `)`, legend: "SLA", optional: canaryOff})
+	b.timeseries(8, "Produce latency", "Send call to SEND_OK of successful probe sends, 50th and 99th percentile.", unitSeconds,
+		q{expr: `histogram_quantile(0.5, sum by (broker, le) (rate(rocketmq_canary_produce_latency_seconds_bucket` + j + rateWindow + `)))`, legend: "{{broker}} p50", optional: canaryOff},
+		q{expr: `histogram_quantile(0.99, sum by (broker, le) (rate(rocketmq_canary_produce_latency_seconds_bucket` + j + rateWindow + `)))`, legend: "{{broker}} p99", optional: canaryOff})
+	b.timeseries(8, "Failed sends, lost and duplicated probes", "Probe sends without SEND_OK, acknowledged probes not received within --canary.lost-after, and probes received twice, per second. An empty broker is a send that failed before a queue was chosen (no route).", unitMsgPerSec,
+		q{expr: `sum by (broker) (rate(rocketmq_canary_produce_failures_total` + j + rateWindow + `))`, legend: "{{broker}} failed sends", optional: canaryOff},
+		q{expr: `sum by (broker) (rate(rocketmq_canary_messages_lost_total` + j + rateWindow + `))`, legend: "{{broker}} lost", optional: canaryOff},
+		q{expr: `sum by (broker) (rate(rocketmq_canary_messages_duplicated_total` + j + rateWindow + `))`, legend: "{{broker}} duplicated", optional: canaryOff})
+	b.timeseries(8, "Probes in flight and canary clients", "Acknowledged probes not yet received nor counted lost, and whether each exporter's canary producer and consumer run (1) or are being restarted (0).", unitCount,
+		q{expr: `sum by (broker) (rocketmq_canary_messages_in_flight` + j + `)`, legend: "{{broker}} in flight", optional: canaryOff},
+		q{expr: `min by (instance) (rocketmq_canary_up` + j + `)`, legend: "{{instance}} clients up", optional: canaryOff})
+}
+
+// exporterRow shows the exporter's own health: which collectors fail, what
+// they cost, which targets answer and the remoting clients' traffic.
+func exporterRow(b *board) {
+	j := `{job=~"$job"}`
+	b.row("Exporter health")
+	b.timeline(12, "Collectors", "Whether each collector succeeded for every target in the scrape (rocketmq_scrape_collector_success), the worst over the exporters of the job. The exporter log says why one fails.", []state{
+		{1, "ok", "green"}, {0, "failing", "red"},
+	}, q{expr: `min by (collector) (rocketmq_scrape_collector_success` + j + `)`, legend: "{{collector}}"})
+	b.timeseries(12, "Collector duration", "Time each collector took in the scrape, the slowest over the exporters, and the whole scrape as Prometheus measured it. Keep it under the scrape timeout.", unitSeconds,
+		q{expr: `max by (collector) (rocketmq_scrape_collector_duration_seconds` + j + `)`, legend: "{{collector}}"},
+		q{expr: `max by (instance) (scrape_duration_seconds` + j + `)`, legend: "{{instance}} scrape"})
+	b.timeline(12, "Targets answering", "Whether each broker and NameServer answered its identity read in the scrape (rocketmq_up).", []state{
+		{1, "up", "green"}, {0, "down", "red"},
+	}, q{expr: `min by (kind, address) (rocketmq_up` + j + `)`, legend: "{{kind}} {{address}}"})
+	b.timeseries(12, "Remoting requests", "Requests the exporter's remoting clients write to RocketMQ servers, and connection attempts, per second (client: default, or auth_module:NAME for /probe).", unitReqPerSec,
+		q{expr: `sum by (instance, client) (rate(rocketmq_exporter_remoting_requests_total` + j + rateWindow + `))`, legend: "{{instance}} {{client}} requests"},
+		q{expr: `sum by (instance, client) (rate(rocketmq_exporter_remoting_dials_total` + j + rateWindow + `))`, legend: "{{instance}} {{client}} dials"})
+	b.timeseries(12, "Remoting errors and timeouts", "Remoting requests that failed (transport errors, timeouts included) and those that failed because the scrape deadline passed, per second.", unitReqPerSec,
+		q{expr: `sum by (instance, client) (rate(rocketmq_exporter_remoting_request_errors_total` + j + rateWindow + `))`, legend: "{{instance}} {{client}} errors"},
+		q{expr: `sum by (instance, client) (rate(rocketmq_exporter_remoting_request_timeouts_total` + j + rateWindow + `))`, legend: "{{instance}} {{client}} timeouts"})
+	b.timeseries(12, "Remoting connections", "Connections the exporter's remoting clients hold open.", unitCount,
+		q{expr: `sum by (instance, client) (rocketmq_exporter_remoting_connections` + j + `)`, legend: "{{instance}} {{client}}"})
 }
 
 func brokers() *board {
@@ -115,8 +178,15 @@ func ha() *board {
 		"Failover at a glance: role of every node over time, the leader of each DLedger group, leader changes (annotations), majority and replication lag.",
 		"job", "cluster", "broker")
 	s := sel(cjb)
+	// The agreed leader's index changed within 2 minutes, or differs from
+	// the last one before them (a change across a longer leaderless gap);
+	// the same test as RocketMQDLedgerLeaderChanged with a 2-minute window.
+	idx := `rocketmq_dledger_group_leader_index` + s
 	b.annotation("DLedger leader changes", "red",
-		`count by (cluster, broker, dledger_group) (count_over_time(rocketmq:dledger_group_leader`+rsel(cjb)+`[2m])) > 1`,
+		`max by (cluster, broker, dledger_group) (
+  changes(`+idx+`[2m]) > 0
+  or `+idx+` != last_over_time(`+idx+`[1h] offset 2m)
+)`,
 		"Leader change in {{dledger_group}}")
 	b.annotation("Master changes", "orange",
 		`count by (cluster, broker) (count_over_time(rocketmq:broker_group_master`+rsel(cjb)+`[2m])) > 1`,
@@ -133,9 +203,9 @@ func ha() *board {
 	b.timeline(12, "Master/slave role per node", "Live brokerId of each node: 0 is the master (or DLedger leader).", []state{
 		{0, "master", "green"}, {1, "slave", "blue"}, {2, "slave", "blue"}, {3, "slave", "blue"}, {-1, "no role", "orange"},
 	}, q{expr: `rocketmq_broker_id` + s, legend: "{{broker}} {{address}}"})
-	b.timeline(12, "Leader per DLedger group", "Which peer leads each DLedger group (rocketmq:dledger_group_leader).", []state{
+	b.timeline(12, "Leader per DLedger group", "The leader each DLedger group agrees on (rocketmq_dledger_group_leader): it answers, claims the role and a majority of the peers names it. Gaps are time without one.", []state{
 		{1, "leader", "green"},
-	}, q{expr: `rocketmq:dledger_group_leader` + rsel(cjb), legend: "{{dledger_group}}: {{leader_id}}"})
+	}, q{expr: `max by (cluster, broker, dledger_group, leader_id) (rocketmq_dledger_group_leader` + s + `)`, legend: "{{dledger_group}}: {{leader_id}}"})
 	b.timeline(12, "Master per group", "Which node is master of each broker group (rocketmq:broker_group_master).", []state{
 		{1, "master", "green"},
 	}, q{expr: `rocketmq:broker_group_master` + rsel(cjb), legend: "{{broker}}: {{address}}"})
@@ -147,15 +217,15 @@ func ha() *board {
 	b.timeseries(8, "Peers answering", "DLedger peers answering METADATA, and peers configured.", unitNone,
 		q{expr: `max by (cluster, broker, dledger_group) (rocketmq_dledger_group_peers_up` + s + `)`, legend: "{{dledger_group}} up"},
 		q{expr: `max by (cluster, broker, dledger_group) (rocketmq_dledger_group_peers` + s + `)`, legend: "{{dledger_group}} configured"})
-	b.timeseries(8, "Leader changes", "Leader changes the exporter observed per interval.", unitCount,
-		q{expr: `max by (cluster, broker, dledger_group) (increase(rocketmq_dledger_leader_changes_total` + s + rateWindow + `))`, legend: "{{dledger_group}}"})
+	b.timeseries(8, "Leader changes", "Changes of the agreed leader per interval, counted with changes() over the stored leader index (rocketmq_dledger_group_leader_index), so exporter restarts do not matter; the most any exporter of the group saw.", unitCount,
+		q{expr: `max by (cluster, broker, dledger_group) (changes(rocketmq_dledger_group_leader_index` + s + rateWindow + `))`, legend: "{{dledger_group}}"})
 
 	b.row("Replication")
 	b.timeseries(12, "Replication lag", "Bytes each slave is behind its master's commit log. Past 256 MiB (haSlaveFallbehindMax / haMaxGapNotInSync) the master counts it out of sync.", unitBytes,
 		q{expr: `rocketmq_ha_replication_lag_bytes` + s, legend: "{{broker}} {{address}}"})
-	b.timeseries(12, "Slaves per group", "Members answering as slaves (DLedger followers included), and whether a master answers.", unitNone,
-		q{expr: `max by (cluster, broker) (rocketmq_ha_group_slaves` + s + `)`, legend: "{{broker}} slaves"},
-		q{expr: `max by (cluster, broker) (rocketmq_ha_group_master_present` + s + `)`, legend: "{{broker}} master present"})
+	b.timeseries(12, "Masters and slaves per group", "Members answering as master (more than 1 is a split brain) and as slaves (DLedger followers included); cluster mode.", unitNone,
+		q{expr: `max by (cluster, broker) (rocketmq_ha_group_masters` + s + `)`, legend: "{{broker}} masters"},
+		q{expr: `max by (cluster, broker) (rocketmq_ha_group_slaves` + s + `)`, legend: "{{broker}} slaves"})
 	b.timeseries(12, "5.x: in-sync slaves and ack lag", "RocketMQ 5.x HA status (GET_BROKER_HA_STATUS): slaves in sync, and the largest unacknowledged bytes.", unitNone,
 		q{expr: `rocketmq_ha_in_sync_slaves` + s, legend: "{{address}} in sync", optional: "RocketMQ 5.x only"},
 		q{expr: `rocketmq_ha_slave_ack_lag_max_bytes` + s, legend: "{{address}} ack lag bytes", optional: "RocketMQ 5.x only"})
