@@ -7,14 +7,17 @@ package collector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -287,4 +290,67 @@ func sortBrokers(bs []*Broker) {
 		}
 		return a.Address < b.Address
 	})
+}
+
+// PanicError is a panic caught in a collector or in one of its fan-out
+// goroutines, with the stack of the goroutine that panicked.
+type PanicError struct {
+	Value any
+	Stack []byte
+}
+
+func (e *PanicError) Error() string { return fmt.Sprintf("panic: %v\n%s", e.Value, e.Stack) }
+
+// recoverPanic, deferred, turns a panic of the calling goroutine into *err.
+// It must be called directly by the deferred function's frame: recover
+// only works there.
+func recoverPanic(err *error) {
+	if r := recover(); r != nil {
+		*err = &PanicError{Value: r, Stack: debug.Stack()}
+	}
+}
+
+// safeGroup is an errgroup.Group whose goroutines cannot crash the process.
+// A panic in a collector's own goroutine is caught by the Exporter, but one in
+// a goroutine the collector starts is not (recover only sees its own
+// goroutine), and an unrecovered panic ends the whole program: one odd broker
+// answer would take down every scrape. A zero safeGroup is ready to use, like
+// errgroup.Group.
+type safeGroup struct {
+	g errgroup.Group
+
+	mu     sync.Mutex
+	panics []error
+}
+
+// SetLimit is errgroup.Group.SetLimit.
+func (g *safeGroup) SetLimit(n int) { g.g.SetLimit(n) }
+
+// Go is errgroup.Group.Go; a panic in f becomes a *PanicError for Wait.
+func (g *safeGroup) Go(f func() error) {
+	g.g.Go(func() (err error) {
+		var p error
+		defer func() {
+			if p != nil {
+				g.mu.Lock()
+				g.panics = append(g.panics, p)
+				g.mu.Unlock()
+			}
+		}()
+		defer recoverPanic(&p)
+		return f()
+	})
+}
+
+// Wait is errgroup.Group.Wait, except that every panic is returned too
+// (joined after the first error): a panic must never hide behind an ordinary
+// error, nor one panic behind another.
+func (g *safeGroup) Wait() error {
+	err := g.g.Wait()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.panics) == 0 {
+		return err
+	}
+	return errors.Join(append([]error{err}, g.panics...)...)
 }

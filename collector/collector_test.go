@@ -2,8 +2,14 @@ package collector
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -98,5 +104,73 @@ func TestResolveControllerModeIDs(t *testing.T) {
 	}
 	if ids["127.0.0.1:22911"] != 0 || ids["127.0.0.1:20911"] != 2 {
 		t.Errorf("cluster-mode ids = %v, want master 0 and the NameServer's 2 for the slave", ids)
+	}
+}
+
+func TestSafeGroupPanicBecomesError(t *testing.T) {
+	plain := errors.New("plain failure")
+	var g safeGroup
+	g.SetLimit(3)
+	var ran atomic.Int32
+	for i := range 20 {
+		g.Go(func() error {
+			ran.Add(1)
+			switch i {
+			case 4:
+				panic("first boom")
+			case 7:
+				return plain
+			case 11:
+				var m map[string]int
+				m["x"]++ // a runtime error, as a decoding bug would raise
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	if ran.Load() != 20 {
+		t.Errorf("%d of 20 goroutines ran: a panic must not stop the others", ran.Load())
+	}
+	if !errors.Is(err, plain) {
+		t.Errorf("Wait = %v, want the ordinary error kept", err)
+	}
+	var values []string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var pe *PanicError
+		if errors.As(e, &pe) {
+			values = append(values, fmt.Sprint(pe.Value))
+			if !strings.Contains(string(pe.Stack), "TestSafeGroupPanicBecomesError") {
+				t.Errorf("stack is not the panicking goroutine's:\n%s", pe.Stack)
+			}
+		}
+	}
+	sort.Strings(values)
+	if len(values) != 2 || values[0] != "assignment to entry in nil map" || values[1] != "first boom" {
+		t.Errorf("panics = %q, want both, each as a *PanicError", values)
+	}
+	if !strings.Contains(err.Error(), "panic: first boom") {
+		t.Errorf("error text does not say it was a panic: %v", err)
+	}
+}
+
+func TestSafeGroupLimitAndNoError(t *testing.T) {
+	var g safeGroup
+	g.SetLimit(2)
+	var inFlight, peak atomic.Int32
+	for range 10 {
+		g.Go(func() error {
+			n := inFlight.Add(1)
+			defer inFlight.Add(-1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(5 * time.Millisecond)
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Errorf("Wait = %v", err)
+	}
+	if p := peak.Load(); p != 2 {
+		t.Errorf("peak = %d, want the limit 2", p)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sort"
 	"sync"
 	"time"
@@ -107,11 +106,7 @@ func (e *Exporter) run(name string, c Collector, s *Scrape, ch chan<- prometheus
 // update turns a panicking collector into a failed one: a decoding bug
 // triggered by one odd broker answer must not take the whole exporter down.
 func update(ctx context.Context, c Collector, s *Scrape, ch chan<- prometheus.Metric) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("panic: %v\n%s", r, debug.Stack())
-		}
-	}()
+	defer recoverPanic(&err)
 	return c.Update(ctx, s, ch)
 }
 

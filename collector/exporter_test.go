@@ -261,3 +261,44 @@ func TestRegistrationsUnique(t *testing.T) {
 		seen[r.Name] = true
 	}
 }
+
+// A collector fanning out per broker: a panic in one of its goroutines (a
+// const metric with a wrong label count, say) fails that collector and
+// nothing else.
+func TestExporterFanOutPanic(t *testing.T) {
+	f := twoClusters()
+	logger, logs := newTestLogger()
+	desc := prometheus.NewDesc("rocketmq_test_fanout", "Fan-out test metric.", BrokerLabels, nil)
+	fanOut := funcCollector(func(_ context.Context, s *Scrape, ch chan<- prometheus.Metric) error {
+		var g safeGroup
+		g.SetLimit(2)
+		for _, b := range s.UpBrokers() {
+			g.Go(func() error {
+				lv := b.LabelValues()
+				if b.Name == "broker-b" {
+					lv = lv[:2]
+				}
+				ch <- prometheus.MustNewConstMetric(desc, prometheus.GaugeValue, 1, lv...)
+				return nil
+			})
+		}
+		return g.Wait()
+	})
+	e := New(context.Background(), clusterTargets, f, map[string]Collector{"fanout": fanOut, "good": perBroker}, logger)
+	want := `
+# HELP rocketmq_scrape_collector_success 1 if the collector succeeded for every target in this scrape, 0 otherwise.
+# TYPE rocketmq_scrape_collector_success gauge
+rocketmq_scrape_collector_success{collector="fanout"} 0
+rocketmq_scrape_collector_success{collector="good"} 1
+`
+	if err := testutil.CollectAndCompare(e, strings.NewReader(want), "rocketmq_scrape_collector_success"); err != nil {
+		t.Fatal(err)
+	}
+	if n := testutil.CollectAndCount(e, "rocketmq_test_fanout"); n != 1 {
+		t.Errorf("fan-out series = %d, want broker-a's kept", n)
+	}
+	got := logs.lines("collector=fanout")
+	if len(got) != 2 || !strings.Contains(got[0], "panic: inconsistent label cardinality") || !strings.Contains(got[0], "TestExporterFanOutPanic") {
+		t.Errorf("want one ERROR line per scrape with the panic and its goroutine's stack, got %q", got)
+	}
+}

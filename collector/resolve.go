@@ -7,10 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
-	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -109,10 +106,11 @@ func phaseContext(ctx context.Context, start time.Time, share float64) (context.
 func askNameServers(ctx context.Context, client Client, addrs []string, logger *slog.Logger) ([]NameServer, *rocketmq.ClusterInfo) {
 	out := make([]NameServer, len(addrs))
 	infos := make([]*rocketmq.ClusterInfo, len(addrs))
-	var wg sync.WaitGroup
+	var g safeGroup
 	for i, addr := range addrs {
-		out[i].Addr = addr
-		wg.Go(func() {
+		// Cleared once the read completes, so a panic leaves it down.
+		out[i] = NameServer{Addr: addr, Err: errIdentityAborted}
+		g.Go(func() error {
 			info, err := client.BrokerClusterInfo(ctx, addr)
 			if err == nil && info == nil {
 				err = errEmptyAnswer
@@ -120,12 +118,15 @@ func askNameServers(ctx context.Context, client Client, addrs []string, logger *
 			if err != nil {
 				out[i].Err = err
 				logger.Warn("NameServer did not answer GET_BROKER_CLUSTER_INFO", "address", addr, "err", err)
-				return
+				return nil
 			}
-			infos[i] = info
+			infos[i], out[i].Err = info, nil
+			return nil
 		})
 	}
-	wg.Wait()
+	if err := g.Wait(); err != nil {
+		logger.Error("asking the NameServers failed", "err", err)
+	}
 	for _, info := range infos {
 		if info != nil {
 			return out, info
@@ -192,10 +193,13 @@ func betterID(id, than int64) bool {
 // identity; in cluster mode the NameServer's cluster and group names stay and
 // only the live id and role come from the node.
 func readIdentities(ctx context.Context, client Client, brokers []*Broker, conc int, fromConfig bool, logger *slog.Logger) {
-	var g errgroup.Group
+	var g safeGroup
 	g.SetLimit(conc)
 	for _, b := range brokers {
 		g.Go(func() error {
+			// Cleared once the read completes: a panic below must leave the
+			// node down, not up with half an identity.
+			b.Err = errIdentityAborted
 			cfg, err := client.BrokerConfig(ctx, b.Addr)
 			if err == nil && len(cfg) == 0 {
 				err = errEmptyAnswer
@@ -219,11 +223,16 @@ func readIdentities(ctx context.Context, client Client, brokers []*Broker, conc 
 				b.Name = cfg["brokerName"]
 				b.Address = advertisedAddress(cfg, b.Addr)
 			}
+			b.Err = nil
 			return nil
 		})
 	}
-	_ = g.Wait()
+	if err := g.Wait(); err != nil {
+		logger.Error("reading broker identities failed", "err", err)
+	}
 }
+
+var errIdentityAborted = errors.New("identity read aborted")
 
 // advertisedAddress is brokerIP1:listenPort, the address the broker registers
 // with the NameServer, so a sidecar's "address" label equals the one a

@@ -354,3 +354,44 @@ func TestResolveHonoursDeadline(t *testing.T) {
 		}
 	}
 }
+
+// A panic while reading one node's identity (a decoding bug on an odd
+// answer) must cost that node only, not the process.
+func TestResolvePanicInFanOut(t *testing.T) {
+	f := newFakeClient()
+	f.addBroker("a:1", "C", "a", 0, "ASYNC_MASTER")
+	f.addBroker("b:1", "C", "b", 0, "ASYNC_MASTER")
+	f.addNameServer("ns2")
+	f.before = func(_ context.Context, key string) error {
+		if key == fakeKey("BrokerConfig", "b:1") || key == fakeKey("BrokerClusterInfo", "ns1") {
+			panic("decoder bug")
+		}
+		return nil
+	}
+	logger, logs := newTestLogger()
+
+	side := Resolve(context.Background(), f, Targets{Brokers: []string{"a:1", "b:1"}}, logger)
+	if a := brokerByAddr(t, side, "a:1"); !a.Up() || a.Name != "a" {
+		t.Errorf("healthy node = %+v, want up", *a)
+	}
+	if b := brokerByAddr(t, side, "b:1"); b.Up() || b.IsMaster() {
+		t.Errorf("node whose read panicked = %+v, want down", *b)
+	}
+
+	cl := Resolve(context.Background(), f, Targets{Mode: ModeCluster, NameServers: []string{"ns1", "ns2"}}, logger)
+	if len(cl.NameServers) != 2 || cl.NameServers[0].Err == nil || cl.NameServers[1].Err != nil {
+		t.Errorf("namesrvs = %+v, want ns1 down, ns2 up", cl.NameServers)
+	}
+	if cl.ClusterInfo == nil || len(cl.UpBrokers()) != 1 {
+		t.Errorf("cluster scrape: info %v, up %v; want ns2's layout with a:1 up", cl.ClusterInfo, describeBrokers(cl.UpBrokers()))
+	}
+	got := logs.lines("decoder bug")
+	if len(got) != 3 {
+		t.Fatalf("want one ERROR per panicking fan-out (2 for brokers, 1 for the NameServers), got %q", got)
+	}
+	for _, l := range got {
+		if !strings.Contains(l, "level=ERROR") || !strings.Contains(l, "TestResolvePanicInFanOut") {
+			t.Errorf("panic not logged as ERROR with its stack: %s", l)
+		}
+	}
+}
