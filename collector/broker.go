@@ -110,7 +110,7 @@ func newBrokerCollector(opts Options, logger *slog.Logger) (Collector, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	bl := BrokerLabels
+	bl := brokerLabelNames()
 	with := func(extra ...string) []string { return append(append([]string{}, bl...), extra...) }
 	desc := func(name, help string, labels []string) *prometheus.Desc {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "broker", name), help, labels, nil)

@@ -34,7 +34,7 @@ func newClusterCollector(_ Options, logger *slog.Logger) (Collector, error) {
 		logger: logger,
 		memberID: prometheus.NewDesc(name("broker_member_id"),
 			"brokerId the NameServer lists for this broker address (GET_BROKER_CLUSTER_INFO brokerAddrTable[].brokerAddrs key; 0 = master or DLedger leader).",
-			BrokerLabels, nil),
+			brokerLabelNames(), nil),
 		members: prometheus.NewDesc(name("broker_group_members"),
 			"Broker addresses the NameServer lists for the broker group (GET_BROKER_CLUSTER_INFO brokerAddrTable[].brokerAddrs).",
 			groupLabels, nil),

@@ -150,8 +150,11 @@ func (m Mode) String() string {
 	return "sidecar"
 }
 
-// BrokerLabels are the identity labels of every per-broker series.
-var BrokerLabels = []string{"cluster", "broker", "address"}
+// brokerLabelNames returns the identity labels of every per-broker series,
+// in the order of Broker.LabelValues. It is a fresh slice each time, so a
+// caller appending to or changing it cannot corrupt another collector's
+// descriptors.
+func brokerLabelNames() []string { return []string{"cluster", "broker", "address"} }
 
 // Broker is one broker node taking part in a scrape.
 type Broker struct {
@@ -186,7 +189,7 @@ func (b *Broker) Up() bool { return b.Err == nil }
 // DLedger leader) of its group.
 func (b *Broker) IsMaster() bool { return b.Err == nil && b.ID == 0 }
 
-// LabelValues returns the values for BrokerLabels.
+// LabelValues returns the values for brokerLabelNames.
 func (b *Broker) LabelValues() []string { return []string{b.Cluster, b.Name, b.Address} }
 
 // NameServer is one NameServer address and the result of asking it for the

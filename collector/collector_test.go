@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -172,5 +173,21 @@ func TestSafeGroupLimitAndNoError(t *testing.T) {
 	}
 	if p := peak.Load(); p != 2 {
 		t.Errorf("peak = %d, want the limit 2", p)
+	}
+}
+
+// The broker label names are handed out, not shared: a collector that
+// changes its copy must not relabel every other collector's series.
+func TestBrokerLabelNamesFresh(t *testing.T) {
+	want := []string{"cluster", "broker", "address"}
+	mine := brokerLabelNames()
+	mine[0] = "changed"
+	_ = append(mine[:1], "appended")
+	if got := brokerLabelNames(); !slices.Equal(got, want) {
+		t.Errorf("brokerLabelNames() = %q after a caller changed its copy, want %q", got, want)
+	}
+	b := &Broker{Cluster: "C", Name: "b", Address: "10.0.0.1:10911"}
+	if got := b.LabelValues(); !slices.Equal(got, []string{"C", "b", "10.0.0.1:10911"}) {
+		t.Errorf("LabelValues = %q, not in the order of %q", got, want)
 	}
 }

@@ -24,7 +24,7 @@ func (f funcCollector) Update(ctx context.Context, s *Scrape, ch chan<- promethe
 	return f(ctx, s, ch)
 }
 
-var testBrokerDesc = prometheus.NewDesc("rocketmq_test_broker", "Test metric per answering broker.", BrokerLabels, nil)
+var testBrokerDesc = prometheus.NewDesc("rocketmq_test_broker", "Test metric per answering broker.", brokerLabelNames(), nil)
 
 // perBroker sends one series per answering broker, as a real collector does.
 var perBroker = funcCollector(func(_ context.Context, s *Scrape, ch chan<- prometheus.Metric) error {
@@ -57,7 +57,7 @@ func TestExporterUpAndCollectors(t *testing.T) {
 		"bad": funcCollector(func(_ context.Context, s *Scrape, ch chan<- prometheus.Metric) error {
 			// Partial data before the failure must survive.
 			b := s.Brokers[0]
-			ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("rocketmq_test_partial", "Partial.", BrokerLabels, nil),
+			ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("rocketmq_test_partial", "Partial.", brokerLabelNames(), nil),
 				prometheus.GaugeValue, 1, b.LabelValues()...)
 			return errors.New("broker 10.0.0.3:10911: connection refused")
 		}),
@@ -268,7 +268,7 @@ func TestRegistrationsUnique(t *testing.T) {
 func TestExporterFanOutPanic(t *testing.T) {
 	f := twoClusters()
 	logger, logs := newTestLogger()
-	desc := prometheus.NewDesc("rocketmq_test_fanout", "Fan-out test metric.", BrokerLabels, nil)
+	desc := prometheus.NewDesc("rocketmq_test_fanout", "Fan-out test metric.", brokerLabelNames(), nil)
 	fanOut := funcCollector(func(_ context.Context, s *Scrape, ch chan<- prometheus.Metric) error {
 		var g safeGroup
 		g.SetLimit(2)

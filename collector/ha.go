@@ -36,19 +36,19 @@ var (
 		haGroupLabels, nil)
 	haReplicationLagDesc = prometheus.NewDesc(Namespace+"_ha_replication_lag_bytes",
 		"Master commitLogMaxOffset minus this slave's (GET_BROKER_RUNTIME_INFO, both read in this scrape; negative differences from read timing are 0). Only while the scrape has exactly one member answering as master of the group and this slave answers too (cluster mode, or a sidecar given every node of the group).",
-		BrokerLabels, nil)
+		brokerLabelNames(), nil)
 	haInSyncSlavesDesc = prometheus.NewDesc(Namespace+"_ha_in_sync_slaves",
 		"Slaves the master counts as in sync (5.x GET_BROKER_HA_STATUS 907 inSyncSlaveNums).",
-		BrokerLabels, nil)
+		brokerLabelNames(), nil)
 	haSlaveConnectionsDesc = prometheus.NewDesc(Namespace+"_ha_slave_connections",
 		"HA connections from slaves on this master (5.x GET_BROKER_HA_STATUS 907 haConnectionInfo).",
-		BrokerLabels, nil)
+		brokerLabelNames(), nil)
 	haSlaveAckLagMaxDesc = prometheus.NewDesc(Namespace+"_ha_slave_ack_lag_max_bytes",
 		"Largest diff (bytes not yet acknowledged) among the slave HA connections of this master (5.x GET_BROKER_HA_STATUS 907); absent without connections.",
-		BrokerLabels, nil)
+		brokerLabelNames(), nil)
 	haSlaveHasMasterDesc = prometheus.NewDesc(Namespace+"_ha_slave_has_master",
 		"1 if this 5.x slave's HA client has a master to replicate from (GET_BROKER_HA_STATUS 907 haClientRuntimeInfo.masterAddr set), 0 if not.",
-		BrokerLabels, nil)
+		brokerLabelNames(), nil)
 	controllerMasterEpochDesc = prometheus.NewDesc(Namespace+"_controller_master_epoch",
 		"masterEpoch of the group in the 5.x controller's sync-state data (CONTROLLER_GET_SYNC_STATE_DATA 1006); it increases by one at every master change.",
 		haGroupLabels, nil)
