@@ -7,6 +7,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
@@ -254,7 +255,7 @@ func advertisedAddress(cfg rocketmq.BrokerConfig, dialed string) string {
 // controller assigns ids at run time), so there the role tells the master and
 // a slave keeps the id the NameServer lists (or stays unknown in sidecar mode).
 func liveID(configID, listed int64, cfg rocketmq.BrokerConfig) int64 {
-	if configID >= 0 || cfg["enableControllerMode"] != "true" {
+	if configID >= 0 || !configTrue(cfg, "enableControllerMode") {
 		return configID
 	}
 	switch cfg["brokerRole"] {
@@ -265,6 +266,14 @@ func liveID(configID, listed int64, cfg rocketmq.BrokerConfig) int64 {
 		return listed
 	}
 	return -1
+}
+
+// configTrue reads a boolean broker setting the way the broker does
+// (Boolean.parseBoolean: "true" in any case is true, anything else false).
+// Blanks around it are ignored as in the ha and dledger collectors, so every
+// collector judges a node by the same rule.
+func configTrue(cfg rocketmq.BrokerConfig, key string) bool {
+	return strings.EqualFold(strings.TrimSpace(cfg[key]), "true")
 }
 
 func parseID(s string) (int64, bool) {

@@ -395,3 +395,26 @@ func TestResolvePanicInFanOut(t *testing.T) {
 		}
 	}
 }
+
+// The broker parses its booleans with Boolean.parseBoolean, which ignores
+// case: "TRUE" and "True" switch controller mode on as "true" does.
+func TestResolveControllerModeBooleanCase(t *testing.T) {
+	for _, v := range []string{"true", "True", "TRUE", " true"} {
+		f := newFakeClient()
+		cfg := f.addBroker("m:1", "C", "b", -1, "SYNC_MASTER")
+		cfg["enableControllerMode"] = v
+		s := Resolve(context.Background(), f, Targets{Brokers: []string{"m:1"}}, nil)
+		if b := s.Brokers[0]; b.ID != 0 || !b.IsMaster() {
+			t.Errorf("enableControllerMode=%q: id %d, want the controller-mode master's 0", v, b.ID)
+		}
+	}
+	for _, v := range []string{"false", "", "yes", "1"} {
+		f := newFakeClient()
+		cfg := f.addBroker("m:1", "C", "b", -1, "SYNC_MASTER")
+		cfg["enableControllerMode"] = v
+		s := Resolve(context.Background(), f, Targets{Brokers: []string{"m:1"}}, nil)
+		if b := s.Brokers[0]; b.ID != -1 || b.IsMaster() {
+			t.Errorf("enableControllerMode=%q: id %d, want -1 (not controller mode, as Boolean.parseBoolean reads it)", v, b.ID)
+		}
+	}
+}
