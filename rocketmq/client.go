@@ -29,6 +29,11 @@ const (
 	// (serverChannelMaxIdleTimeSeconds), so we drop a quiet connection before
 	// the server does, instead of racing its close with a write.
 	DefaultIdleTimeout = 100 * time.Second
+	// DefaultMaxInFlightPerAddr is the broker's admin thread pool
+	// (adminBrokerThreadPoolNums = 16), which runs every admin request: more
+	// in flight would only queue there, behind the broker's own tools, and
+	// count against the scrape's deadline all the same.
+	DefaultMaxInFlightPerAddr = 16
 )
 
 // ErrClientClosed is returned by Invoke after Close.
@@ -49,6 +54,13 @@ type ClientOptions struct {
 	// IdleTimeout is how long an unused connection is kept (default
 	// DefaultIdleTimeout).
 	IdleTimeout time.Duration
+	// MaxInFlightPerAddr bounds the requests to one address that are sent
+	// and not yet answered, whoever sends them (default
+	// DefaultMaxInFlightPerAddr; negative means no bound). A request beyond
+	// it waits, before it is sent, until a slot frees or its context ends.
+	// A request given up on frees its slot although the peer may still be
+	// working on it: there is no way to know when it stops.
+	MaxInFlightPerAddr int
 	// TLS, when set, wraps every connection in TLS (see TLSOptions.Config).
 	TLS *tls.Config
 	// Credentials, when set, ACL-sign every request.
@@ -60,11 +72,14 @@ type ClientOptions struct {
 
 // ClientStats are cumulative counters of a Client.
 type ClientStats struct {
-	Requests  uint64 // requests written to a connection
-	Errors    uint64 // Invoke calls that returned an error
-	Timeouts  uint64 // of which because the context ended
-	Dials     uint64 // connection attempts
-	OpenConns int    // connections currently pooled
+	Requests uint64 // requests written to a connection
+	Errors   uint64 // Invoke calls that returned an error
+	Timeouts uint64 // of which because the context ended
+	Dials    uint64 // connection attempts
+	// SlotWaits counts requests that found MaxInFlightPerAddr requests to
+	// their address in flight and had to wait before being sent.
+	SlotWaits uint64
+	OpenConns int // connections currently pooled
 }
 
 // Client is an Invoker keeping one multiplexed connection per address,
@@ -81,10 +96,22 @@ type Client struct {
 	mu      sync.Mutex
 	conns   map[string]*conn
 	dialing map[string]*dialCall
+	// slots holds the in-flight bound of each address that has requests in
+	// flight or waiting; an address leaves it with its last request, so it
+	// does not grow with every address ever dialled (/probe targets).
+	slots   map[string]*addrSlots
 	closed  bool
 	readers sync.WaitGroup
 
-	requests, errs, timeouts, dials atomic.Uint64
+	requests, errs, timeouts, dials, slotWaits atomic.Uint64
+}
+
+// addrSlots is the in-flight bound of one address: a slot is a value in sem.
+type addrSlots struct {
+	sem chan struct{}
+	// users are the requests holding or waiting for a slot (guarded by
+	// Client.mu).
+	users int
 }
 
 // dialCall lets concurrent first callers of an address share one dial.
@@ -112,6 +139,9 @@ func NewClient(opts ClientOptions) *Client {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = DefaultIdleTimeout
 	}
+	if opts.MaxInFlightPerAddr == 0 {
+		opts.MaxInFlightPerAddr = DefaultMaxInFlightPerAddr
+	}
 	if cr := opts.Credentials; cr != nil {
 		if cr.AccessKey == "" {
 			opts.Credentials = nil
@@ -129,6 +159,7 @@ func NewClient(opts ClientOptions) *Client {
 		opts: opts, log: log, dialer: d.DialContext,
 		conns:   make(map[string]*conn),
 		dialing: make(map[string]*dialCall),
+		slots:   make(map[string]*addrSlots),
 	}
 }
 
@@ -139,7 +170,7 @@ func (c *Client) Stats() ClientStats {
 	c.mu.Unlock()
 	return ClientStats{
 		Requests: c.requests.Load(), Errors: c.errs.Load(), Timeouts: c.timeouts.Load(),
-		Dials: c.dials.Load(), OpenConns: open,
+		Dials: c.dials.Load(), SlotWaits: c.slotWaits.Load(), OpenConns: open,
 	}
 }
 
@@ -196,6 +227,11 @@ func (c *Client) invoke(ctx context.Context, addr string, req *Command) (*Comman
 	if err != nil {
 		return nil, fmt.Errorf("rocketmq: encode request %d: %w", cmd.Code, err)
 	}
+	release, err := c.acquire(ctx, addr)
+	if err != nil {
+		return nil, fmt.Errorf("rocketmq: %s: request %d not sent: %d requests already in flight: %w", addr, cmd.Code, c.opts.MaxInFlightPerAddr, err)
+	}
+	defer release()
 	for attempt := 1; ; attempt++ {
 		cn, err := c.getConn(ctx, addr)
 		if err != nil {
@@ -212,6 +248,44 @@ func (c *Client) invoke(ctx context.Context, addr string, req *Command) (*Comman
 		// a byte of this request left: resending cannot duplicate it.
 		c.log.Debug("retrying request on a new connection", "addr", addr, "code", cmd.Code, "reason", err)
 	}
+}
+
+// acquire takes one of addr's in-flight slots, waiting for one as long as
+// ctx allows. The returned func gives it back.
+func (c *Client) acquire(ctx context.Context, addr string) (release func(), err error) {
+	if c.opts.MaxInFlightPerAddr < 0 {
+		return func() {}, nil
+	}
+	c.mu.Lock()
+	s := c.slots[addr]
+	if s == nil {
+		s = &addrSlots{sem: make(chan struct{}, c.opts.MaxInFlightPerAddr)}
+		c.slots[addr] = s
+	}
+	s.users++
+	c.mu.Unlock()
+	leave := func() {
+		c.mu.Lock()
+		if s.users--; s.users == 0 {
+			delete(c.slots, addr)
+		}
+		c.mu.Unlock()
+	}
+	select {
+	case s.sem <- struct{}{}:
+	default:
+		c.slotWaits.Add(1)
+		select {
+		case s.sem <- struct{}{}:
+		case <-ctx.Done():
+			leave()
+			return nil, ctx.Err()
+		}
+	}
+	return func() {
+		<-s.sem
+		leave()
+	}, nil
 }
 
 func (c *Client) prepare(req *Command) *Command {

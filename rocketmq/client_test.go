@@ -926,3 +926,172 @@ func TestWaiterDialsWhenSharedDialOwnerGivesUp(t *testing.T) {
 		t.Errorf("stats = %+v", st)
 	}
 }
+
+// heldServer is a peer that reads every request at once but answers none
+// until open is called, counting the requests it holds unanswered.
+type heldServer struct {
+	*fakeServer
+	gate     chan struct{}
+	openOnce sync.Once
+	mu       sync.Mutex
+	held     int // received, not yet answered
+	peak     int
+	received int
+}
+
+func startHeld(t *testing.T) *heldServer {
+	h := &heldServer{gate: make(chan struct{})}
+	h.fakeServer = startFake(t, func(nc net.Conn, _ int) {
+		var wmu sync.Mutex
+		var answers sync.WaitGroup
+		defer answers.Wait()
+		for {
+			req, err := ReadFrame(nc, 0)
+			if err != nil {
+				return
+			}
+			h.mu.Lock()
+			h.held++
+			h.received++
+			h.peak = max(h.peak, h.held)
+			h.mu.Unlock()
+			answers.Go(func() {
+				<-h.gate
+				h.mu.Lock()
+				h.held-- // before the answer leaves, so the next request finds it gone
+				h.mu.Unlock()
+				wmu.Lock()
+				defer wmu.Unlock()
+				writeCmd(nc, echo(req)[0])
+			})
+		}
+	})
+	// Registered after the server's own cleanup, so it runs first and
+	// lets the answering goroutines end.
+	t.Cleanup(h.open)
+	return h
+}
+
+func (h *heldServer) open() { h.openOnce.Do(func() { close(h.gate) }) }
+
+func (h *heldServer) counts() (received, peak int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.received, h.peak
+}
+
+func slotCount(c *Client) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.slots)
+}
+
+// One broker runs admin requests on a 16-thread pool: the client never has
+// more than MaxInFlightPerAddr requests unanswered on one address, however
+// many callers ask, and other addresses are not held up by it.
+func TestMaxInFlightPerAddr(t *testing.T) {
+	srv := startHeld(t)
+	other := startFake(t, serve(echo))
+	c := newTestClient(t, ClientOptions{MaxInFlightPerAddr: 3})
+	ctx := ctxTimeout(t, 10*time.Second)
+
+	const n = 8
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := c.Invoke(ctx, srv.addr(), NewRequest(CodeGetBrokerRuntimeInfo, nil, nil))
+			errs <- err
+		}()
+	}
+	waitFor(t, "3 requests at the server", func() bool { r, _ := srv.counts(); return r == 3 })
+	waitFor(t, "the other 5 waiting for a slot", func() bool { return c.Stats().SlotWaits == n-3 })
+	time.Sleep(50 * time.Millisecond)
+	if r, _ := srv.counts(); r != 3 {
+		t.Fatalf("server received %d requests with 3 unanswered, want 3", r)
+	}
+	if _, err := c.Invoke(ctxTimeout(t, 2*time.Second), other.addr(), NewRequest(CodeGetBrokerConfig, nil, nil)); err != nil {
+		t.Errorf("another address waited behind a busy one: %v", err)
+	}
+
+	srv.open()
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if r, peak := srv.counts(); r != n || peak != 3 {
+		t.Errorf("server received %d requests, at most %d unanswered; want %d and 3", r, peak, n)
+	}
+	if st := c.Stats(); st.Requests != n+1 || st.Errors != 0 {
+		t.Errorf("stats = %+v", st)
+	}
+	if k := slotCount(c); k != 0 {
+		t.Errorf("%d addresses keep slot state with nothing in flight", k)
+	}
+}
+
+func TestMaxInFlightDefaultAndUnbounded(t *testing.T) {
+	for _, tc := range []struct {
+		limit, callers, wantPeak int
+	}{
+		{0, DefaultMaxInFlightPerAddr + 4, DefaultMaxInFlightPerAddr},
+		{-1, DefaultMaxInFlightPerAddr + 4, DefaultMaxInFlightPerAddr + 4},
+	} {
+		srv := startHeld(t)
+		c := newTestClient(t, ClientOptions{MaxInFlightPerAddr: tc.limit})
+		ctx := ctxTimeout(t, 10*time.Second)
+		var wg sync.WaitGroup
+		for range tc.callers {
+			wg.Go(func() {
+				if _, err := c.Invoke(ctx, srv.addr(), NewRequest(CodeGetBrokerRuntimeInfo, nil, nil)); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		waitFor(t, "requests at the server", func() bool { r, _ := srv.counts(); return r == tc.wantPeak })
+		time.Sleep(50 * time.Millisecond)
+		srv.open()
+		wg.Wait()
+		if r, peak := srv.counts(); r != tc.callers || peak != tc.wantPeak {
+			t.Errorf("MaxInFlightPerAddr %d: %d requests, at most %d unanswered; want %d and %d", tc.limit, r, peak, tc.callers, tc.wantPeak)
+		}
+	}
+}
+
+// Waiting for a slot is part of the request: it ends with the caller's
+// context, and the request is then never sent.
+func TestMaxInFlightWaitHonoursContext(t *testing.T) {
+	srv := startHeld(t)
+	c := newTestClient(t, ClientOptions{MaxInFlightPerAddr: 1})
+	first, cancelFirst := context.WithCancel(context.Background())
+	defer cancelFirst()
+	firstDone := make(chan error, 1)
+	go func() {
+		_, err := c.Invoke(first, srv.addr(), NewRequest(CodeGetBrokerRuntimeInfo, nil, nil))
+		firstDone <- err
+	}()
+	waitFor(t, "first request at the server", func() bool { r, _ := srv.counts(); return r == 1 })
+
+	start := time.Now()
+	_, err := c.Invoke(ctxTimeout(t, 100*time.Millisecond), srv.addr(), NewRequest(CodeGetBrokerConfig, nil, nil))
+	if d := time.Since(start); d < 100*time.Millisecond || d > 2*time.Second {
+		t.Errorf("waiting for a slot returned after %v, want at the 100ms deadline", d)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "not sent") || !strings.Contains(err.Error(), srv.addr()) {
+		t.Errorf("err = %v, want a deadline naming the address and saying the request was not sent", err)
+	}
+	if r, _ := srv.counts(); r != 1 {
+		t.Errorf("server received %d requests, want only the first", r)
+	}
+
+	cancelFirst()
+	if err := <-firstDone; !errors.Is(err, context.Canceled) {
+		t.Errorf("first request: %v, want Canceled", err)
+	}
+	if st := c.Stats(); st.Timeouts != 2 || st.Requests != 1 || st.SlotWaits != 1 {
+		t.Errorf("stats = %+v, want 1 request written, 1 slot wait, 2 timeouts", st)
+	}
+	if k := slotCount(c); k != 0 {
+		t.Errorf("%d addresses keep slot state after every request ended", k)
+	}
+}
