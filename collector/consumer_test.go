@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -132,6 +133,9 @@ func newTestConsumer(t *testing.T, o Options) Collector {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Answers arrive at the scrape's reference time unless a test sets
+	// a clock of its own.
+	c.(*consumerCollector).lag.clock = scrapeTimeClock
 	return c
 }
 
@@ -276,40 +280,85 @@ func TestConsumerLagSecondsCache(t *testing.T) {
 	}
 }
 
-// The "no offset / deleted message" answer (delay ≈ now) makes the age
-// unknown: the series is left out, the lag in messages stays.
+// The "no offset / deleted message" answer (delay ≈ now) is no 55-year lag:
+// the oldest unconsumed message still stored is the queue's first one, aged
+// by the answer's minTimeStamp. A lagging queue whose age nobody can tell
+// leaves the series out; the lag in messages stays.
 func TestConsumerLagSecondsUnknown(t *testing.T) {
 	f, _ := consumerFake(t)
 	spans := f.timeSpan[fakeKey(brokerAAddr, "TopicA", "GroupA")]
+	oldest := int64(math.MaxInt64)
 	for i := range spans {
 		spans[i].DelayTime = steadyNow.UnixMilli() + 1
+		oldest = min(oldest, spans[i].MinTimeStamp)
 	}
 	text, err := collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), sidecarScrapeOf(f, steadyNow, brokerANode()))
 	if err != nil {
 		t.Fatal(err)
 	}
+	want := fmt.Sprintf(`rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} %g`, float64(steadyNow.UnixMilli()-oldest)/1000)
+	if !hasSample(text, want) {
+		t.Errorf("want %s (the oldest stored message) in\n%s", want, grepSamples(text, "lag_seconds"))
+	}
+
+	// One lagging queue stores nothing at all: its age is unknown, and the
+	// max of the others could hide it.
+	f, _ = consumerFake(t)
+	spans = f.timeSpan[fakeKey(brokerAAddr, "TopicA", "GroupA")]
+	for i := range spans {
+		if spans[i].MessageQueue.QueueID == 2 {
+			spans[i].DelayTime = steadyNow.UnixMilli() + 1
+			spans[i].MinTimeStamp = -1
+		}
+	}
+	text, err = collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), sidecarScrapeOf(f, steadyNow, brokerANode()))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if strings.Contains(text, `rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA"`) {
-		t.Errorf("55-year lag reported:\n%s", grepSamples(text, "lag_seconds"))
+		t.Errorf("lag seconds reported although queue 2's age is unknown:\n%s", grepSamples(text, "lag_seconds"))
 	}
 	if !hasSample(text, `rocketmq_consumer_group_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} 914`) {
 		t.Error("lag in messages lost")
 	}
+}
 
-	// One queue unknown, the others known: the max of the known ones.
-	f, _ = consumerFake(t)
-	spans = f.timeSpan[fakeKey(brokerAAddr, "TopicA", "GroupA")]
-	var maxKnown int64
-	for i := range spans {
-		if spans[i].MessageQueue.QueueID == 2 {
-			spans[i].DelayTime = steadyNow.UnixMilli() + 1
-		} else {
-			maxKnown = max(maxKnown, spans[i].DelayTime)
+// The broker measures delayTime when QUERY_CONSUME_TIME_SPAN runs, seconds
+// into the scrape here: the store time is anchored on the answer's arrival,
+// so the ages (at the scrape's time) are right now and while cached.
+func TestConsumerLagSecondsAnchoredOnArrival(t *testing.T) {
+	f, _ := consumerFake(t)
+	c := newTestConsumer(t, Options{LagSeconds: true})
+	clk := &fixedClock{t: steadyNow}
+	c.(*consumerCollector).lag.clock = clk.Now
+	const gap = 4 * time.Second
+	var scrapeAt time.Time
+	f.before = func(_ context.Context, key string) error {
+		if strings.HasPrefix(key, "ConsumeTimeSpan|") {
+			clk.Set(scrapeAt.Add(gap)) // the recorded delays were measured now
+		}
+		return nil
+	}
+	const groupA = `rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} `
+	for _, step := range []struct {
+		at   time.Duration
+		want string
+	}{
+		{0, "375.738"},                // 379.738 measured 4s after the scrape began
+		{30 * time.Second, "405.738"}, // from the cache, 30s later
+	} {
+		scrapeAt = steadyNow.Add(step.at)
+		clk.Set(scrapeAt)
+		text, err := collectExposition(t, c, sidecarScrapeOf(f, scrapeAt, brokerANode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !hasSample(text, groupA+step.want) {
+			t.Errorf("at +%v: want %s in\n%s", step.at, step.want, grepSamples(text, "GroupA"))
 		}
 	}
-	text, _ = collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), sidecarScrapeOf(f, steadyNow, brokerANode()))
-	want := fmt.Sprintf(`rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} %g`, float64(maxKnown)/1000)
-	if !hasSample(text, want) {
-		t.Errorf("want %s in\n%s", want, grepSamples(text, "lag_seconds"))
+	if n := f.callCount("ConsumeTimeSpan", brokerAAddr+"|TopicA|GroupA"); n != 1 {
+		t.Errorf("%d time span requests for GroupA, want 1", n)
 	}
 }
 

@@ -20,9 +20,17 @@ const (
 	// yet, or the message was deleted). Any delay this long is that quirk, not
 	// a consumer that is ten years behind.
 	maxPlausibleDelay = 10 * 365 * 24 * time.Hour
+	// lagFallbackRefresh: an age taken from the queue's oldest stored message
+	// (or found unknown) is asked again after this long even if the consumer
+	// offset stands still. Retention deletes from the head of the queue and
+	// messages may arrive in an empty one, so unlike the store time of the
+	// message at a fixed offset, these answers go stale.
+	lagFallbackRefresh = 5 * time.Minute
 )
 
-// lagKey identifies one queue of one group on one broker node.
+// lagKey identifies one queue of one group on one broker node. addr is the
+// dialed address (Broker.Addr): two clusters probed through one exporter
+// may share every name, never the address the exporter dials.
 type lagKey struct {
 	addr  string
 	group string
@@ -30,14 +38,19 @@ type lagKey struct {
 	queue int
 }
 
-// lagEntry is what the broker told us about the message at one consumer
-// offset. Its store time does not change while the offset stays put, which
-// is what makes the cache exact rather than approximate.
+// lagEntry is what the broker told us about the oldest unconsumed message of
+// one queue while its consumer offset was offset.
 type lagEntry struct {
-	offset    int64
+	offset int64
+	// storeTime is that message's store time on our clock.
 	storeTime time.Time
-	known     bool // false: the broker could not tell (see maxPlausibleDelay)
-	seen      time.Time
+	known     bool // false: the broker could not tell
+	// exact: storeTime is the message at the consumer offset, which cannot
+	// change while the offset stands. Otherwise (oldest stored message, or
+	// unknown) the entry is refreshed after lagFallbackRefresh.
+	exact   bool
+	fetched time.Time
+	seen    time.Time
 }
 
 // lagCache computes the age of the oldest unconsumed message per (broker,
@@ -48,10 +61,18 @@ type lagCache struct {
 	entries map[lagKey]lagEntry
 	ttl     time.Duration
 	max     int
+	// clock tells when an answer arrived. The broker measures delayTime when
+	// it runs the request, which can be well after the scrape began (other
+	// stages come first, requests queue behind the concurrency bound), so
+	// store times are anchored on the arrival, not on the scrape's start.
+	clock func() time.Time
 }
 
-func newLagCache() *lagCache {
-	return &lagCache{entries: make(map[lagKey]lagEntry), ttl: lagCacheTTL, max: lagCacheMaxEntries}
+func newLagCache(clock func() time.Time) *lagCache {
+	if clock == nil {
+		clock = time.Now
+	}
+	return &lagCache{entries: make(map[lagKey]lagEntry), ttl: lagCacheTTL, max: lagCacheMaxEntries, clock: clock}
 }
 
 // queueOffsets is one queue's offsets from GET_BROKER_CONSUME_STATS.
@@ -69,97 +90,141 @@ type lagRequest struct {
 
 // lagResult is the age of the oldest unconsumed message of a lagRequest.
 type lagResult struct {
-	// Seconds is the maximum age over the queues whose age is known.
+	// Seconds is the maximum age over the queues.
 	Seconds float64
-	// Known is false when no queue's age is known; the series is then left
-	// out rather than reported as 0.
+	// Known is false when some lagging queue's age is unknown: a maximum
+	// that silently skipped it could hide the queue furthest behind, so the
+	// series is left out instead.
 	Known bool
 }
 
-// fromCacheLocked returns the result over the queues it can answer and the
-// lagging queues it cannot.
-func (lc *lagCache) fromCacheLocked(r lagRequest, now time.Time) (lagResult, []queueOffsets) {
-	var res lagResult
-	var missing []queueOffsets
-	if len(r.queues) == 0 {
-		res.observe(0) // nothing to consume: caught up
+// lagAccum gathers the ages of one request's queues.
+type lagAccum struct {
+	seconds float64
+	unknown bool
+}
+
+func (a *lagAccum) observe(age time.Duration) {
+	a.seconds = max(a.seconds, max(age, 0).Seconds())
+}
+
+func (a *lagAccum) result() lagResult {
+	if a.unknown {
+		return lagResult{}
 	}
+	return lagResult{Seconds: a.seconds, Known: true}
+}
+
+// fromCacheLocked adds the ages it can answer for the scrape at now and
+// returns the lagging queues it cannot.
+func (lc *lagCache) fromCacheLocked(r lagRequest, now time.Time, acc *lagAccum) []queueOffsets {
+	var missing []queueOffsets
 	for _, q := range r.queues {
 		if q.broker <= q.consumer {
-			res.observe(0)
+			acc.observe(0) // caught up
 			continue
 		}
 		k := lagKey{r.addr, r.group, r.topic, q.queue}
 		e, hit := lc.entries[k]
-		if !hit || e.offset != q.consumer {
+		if !hit || e.offset != q.consumer || !e.exact && now.Sub(e.fetched) >= lagFallbackRefresh {
 			missing = append(missing, q)
 			continue
 		}
 		e.seen = now
 		lc.entries[k] = e
 		if e.known {
-			res.observe(now.Sub(e.storeTime))
+			acc.observe(now.Sub(e.storeTime))
+		} else {
+			acc.unknown = true
 		}
 	}
-	return res, missing
+	return missing
 }
 
-func (r *lagResult) observe(age time.Duration) {
-	s := max(age, 0).Seconds()
-	if !r.Known || s > r.Seconds {
-		r.Seconds = s
-	}
-	r.Known = true
-}
-
-// resolve answers a request, calling query (one QUERY_CONSUME_TIME_SPAN for
-// the topic and group) only if some lagging queue's consumer offset moved or
-// was never seen. A failed query makes the whole result unknown: a maximum
-// over the queues that happened to be cached could understate the age.
+// resolve answers a request for the scrape whose reference time is now,
+// calling query (one QUERY_CONSUME_TIME_SPAN for the topic and group) only if
+// some lagging queue's consumer offset moved, was never seen, or has a
+// fallback answer due for refresh. Every age is the age at now, the time the
+// sample stands for. A failed query makes the whole result unknown: a
+// maximum over the queues that happened to be cached could understate it.
 func (lc *lagCache) resolve(ctx context.Context, r lagRequest, now time.Time,
 	query func(context.Context) ([]rocketmq.QueueTimeSpan, error)) (lagResult, error) {
+	var acc lagAccum
 	lc.mu.Lock()
-	res, missing := lc.fromCacheLocked(r, now)
+	missing := lc.fromCacheLocked(r, now, &acc)
 	lc.mu.Unlock()
 	if len(missing) == 0 {
-		return res, nil
+		return acc.result(), nil
 	}
 
 	spans, err := query(ctx)
 	if err != nil {
 		return lagResult{}, err
 	}
-	delays := make(map[int]int64, len(spans))
+	// The answer cannot predate the scrape; a clock that says so (tests,
+	// a step of the wall clock) is read as "at the scrape's start".
+	arrived := lc.clock()
+	if arrived.Before(now) {
+		arrived = now
+	}
+	byQueue := make(map[int]rocketmq.QueueTimeSpan, len(spans))
 	for _, sp := range spans {
-		delays[sp.MessageQueue.QueueID] = sp.DelayTime
+		byQueue[sp.MessageQueue.QueueID] = sp
 	}
 
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	for _, q := range missing {
-		d, ok := delays[q.queue]
+		sp, ok := byQueue[q.queue]
 		if !ok {
-			// The queue count changed between the two requests; ask again
-			// next time.
+			// The queue count changed between the two requests. Unknown
+			// for now, asked again next time.
+			acc.unknown = true
 			continue
 		}
-		delay := time.Duration(d) * time.Millisecond
+		k := lagKey{r.addr, r.group, r.topic, q.queue}
+		age, exact, known := queueAge(sp)
 		switch {
-		case d <= 0:
+		case known && exact && age <= 0:
 			// The consumer caught up between GET_BROKER_CONSUME_STATS and
 			// this request. Not cached: the offset it belongs to is unknown.
-			res.observe(0)
-		case delay >= maxPlausibleDelay:
-			lc.storeLocked(lagKey{r.addr, r.group, r.topic, q.queue}, lagEntry{offset: q.consumer, seen: now})
-		default:
-			// The broker measured the delay with its own clock; anchoring the
-			// store time on ours keeps later ages free of clock skew.
-			e := lagEntry{offset: q.consumer, storeTime: now.Add(-delay), known: true, seen: now}
-			lc.storeLocked(lagKey{r.addr, r.group, r.topic, q.queue}, e)
-			res.observe(delay)
+			acc.observe(0)
+			continue
+		case !known:
+			acc.unknown = true
+			lc.storeLocked(k, lagEntry{offset: q.consumer, fetched: now, seen: now})
+			continue
 		}
+		// The broker measured the age with its own clock at about the time
+		// the answer arrived; anchoring the store time on ours keeps later
+		// ages free of clock skew.
+		e := lagEntry{offset: q.consumer, storeTime: arrived.Add(-age), known: true, exact: exact, fetched: now, seen: now}
+		lc.storeLocked(k, e)
+		acc.observe(now.Sub(e.storeTime))
 	}
-	return res, nil
+	return acc.result(), nil
+}
+
+// queueAge reads one queue of a QUERY_CONSUME_TIME_SPAN answer: the age of
+// its oldest unconsumed message when the broker answered, whether that is
+// the message at the consumer offset (exact) and whether it is known at all.
+//
+// When the broker has no message at the consumer offset (no offset
+// committed, or retention deleted it), it reports delayTime = now - (-1)
+// (PROTOCOL.md §2.4). The oldest unconsumed message still stored is then the
+// queue's first one, whose store time is minTimeStamp, and the broker's own
+// now is delayTime - 1: both on the broker's clock, so the age is free of
+// skew. minTimeStamp <= 0 means the queue stores nothing at all: unknown.
+func queueAge(sp rocketmq.QueueTimeSpan) (age time.Duration, exact, known bool) {
+	delay := time.Duration(sp.DelayTime) * time.Millisecond
+	if delay < maxPlausibleDelay {
+		return delay, true, true
+	}
+	if sp.MinTimeStamp <= 0 {
+		return 0, false, false
+	}
+	brokerNow := sp.DelayTime - 1
+	return time.Duration(max(0, brokerNow-sp.MinTimeStamp)) * time.Millisecond, false, true
 }
 
 func (lc *lagCache) storeLocked(k lagKey, e lagEntry) {
