@@ -496,7 +496,7 @@ func (c *consumerCollector) emit(ch chan<- prometheus.Metric, cb *consumerBroker
 			ch <- newSeries(c.retryLag, prometheus.GaugeValue, float64(g.retry.lagMessages()), gv)
 		}
 		if g.connKnown {
-			m := c.status.observe(statusKey{cluster, broker, g.name}, now, g.topics)
+			m := c.status.observe(statusKey{cb.b.Addr, cluster, broker, g.name}, now, g.topics)
 			verdict := consumerVerdict(g.lagMessages(), g.consumerCount(), m)
 			for _, st := range c.statuses {
 				v := 0.0
@@ -541,7 +541,12 @@ const (
 	statusMaxGroups   = 100_000
 )
 
-type statusKey struct{ cluster, broker, group string }
+// statusKey names one group on one broker node. addr is the dialed address
+// (Broker.Addr): /metrics and every /probe target share the collector, and
+// two clusters left at their default names (DefaultCluster/broker-a) differ
+// only there. After a failover the new master starts a history of its own
+// (the first evaluation there says ok).
+type statusKey struct{ addr, cluster, broker, group string }
 
 type queueRef struct {
 	topic string

@@ -1323,3 +1323,92 @@ func grepPrefix(text string, prefixes ...string) string {
 	}
 	return out.String()
 }
+
+// twinOfBrokerA makes addr answer like broker-a of the recorded cluster, with
+// its own copies of the answers: a second cluster with the same cluster,
+// broker and group names (e.g. two clusters left at DefaultCluster/broker-a
+// probed through one exporter).
+func twinOfBrokerA(t *testing.T, f *fakeClient, addr string) {
+	t.Helper()
+	f.brokerConsumeStats[addr] = decodeFixture(t, rocketmq.DecodeConsumeStatsList, readFixtureBody(t, "consumer", steady497Dir+"broker_a.get_broker_consume_stats"))
+	f.topicConfig[addr] = decodeFixture(t, rocketmq.DecodeTopicConfigWrapper, readFixtureBody(t, "consumer", steady497Dir+"broker_a.get_all_topic_config"))
+	f.timeSpan[fakeKey(addr, "TopicA", "GroupA")] = decodeFixture(t, rocketmq.DecodeConsumeTimeSpan, readFixtureBody(t, "consumer", steady497Dir+"broker_a.query_consume_time_span"))
+	f.timeSpan[fakeKey(addr, "TopicA", "GroupOnline")] = decodeFixture(t, rocketmq.DecodeConsumeTimeSpan, readFixtureBody(t, "consumer", steady497Dir+"broker_a.query_consume_time_span.online"))
+	for _, gs := range f.brokerConsumeStats[addr].ConsumeStatsList {
+		setGroupOffline(f, addr, gs.Group)
+	}
+	setGroupOnline(t, f, addr, "GroupOnline")
+}
+
+// /metrics and /probe share the collector: two clusters with identical names
+// scraped alternately keep their own status history and lag cache, because
+// the state is keyed by the dialed broker address too.
+func TestConsumerStateKeyedBySource(t *testing.T) {
+	const twinAddr = "10.9.9.9:10911"
+	f, _ := consumerFake(t)
+	twinOfBrokerA(t, f, twinAddr)
+	// The twin's GroupA is 100s further behind on every queue.
+	for i := range f.timeSpan[fakeKey(twinAddr, "TopicA", "GroupA")] {
+		f.timeSpan[fakeKey(twinAddr, "TopicA", "GroupA")][i].DelayTime += 100_000
+	}
+	one := brokerANode()
+	two := brokerANode()
+	two.Addr, two.Address = twinAddr, twinAddr
+
+	c := newTestConsumer(t, Options{LagSeconds: true})
+	now := steadyNow
+	scrape := func(b *Broker) string {
+		t.Helper()
+		now = now.Add(15 * time.Second)
+		text, err := collectExposition(t, c, sidecarScrapeOf(f, now, b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return text
+	}
+	// Cluster one: messages keep arriving, GroupOnline's consumer stands
+	// still. Cluster two: GroupOnline keeps up with every message.
+	produce := func(addr string, n int64) {
+		for q := range 4 {
+			b, _ := queueOffsetsOf(t, f, addr, "GroupOnline", "TopicA", q)
+			moveQueueOffsets(t, f, addr, "GroupOnline", "TopicA", q, b+n, -1)
+		}
+	}
+	catchUp := func(addr string) {
+		for q := range 4 {
+			b, _ := queueOffsetsOf(t, f, addr, "GroupOnline", "TopicA", q)
+			moveQueueOffsets(t, f, addr, "GroupOnline", "TopicA", q, -1, b)
+		}
+	}
+	const groupA = `rocketmq_consumer_group_lag_seconds{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"} `
+	for round := range 3 {
+		produce(brokerAAddr, 10)
+		text := scrape(one)
+		want := statusStalled
+		if round == 0 {
+			want = statusOK // first sight: no history
+		}
+		if got := groupStatusOf(t, text, "GroupOnline"); got != want {
+			t.Errorf("round %d, cluster one: GroupOnline %s, want %s", round, got, want)
+		}
+		if age := fmt.Sprintf("%g", (time.Duration(379738+30_000*round) * time.Millisecond).Seconds()); !hasSample(text, groupA+age) {
+			t.Errorf("round %d, cluster one: want GroupA %s s in\n%s", round, age, grepSamples(text, "lag_seconds"))
+		}
+
+		produce(twinAddr, 10)
+		catchUp(twinAddr)
+		text = scrape(two)
+		if got := groupStatusOf(t, text, "GroupOnline"); got != statusOK {
+			t.Errorf("round %d, cluster two: GroupOnline %s, want ok", round, got)
+		}
+		if age := fmt.Sprintf("%g", (time.Duration(479738+30_000*round) * time.Millisecond).Seconds()); !hasSample(text, groupA+age) {
+			t.Errorf("round %d, cluster two: want GroupA %s s in\n%s", round, age, grepSamples(text, "lag_seconds"))
+		}
+	}
+	// Each cluster's GroupA was asked once: neither evicted the other.
+	for _, addr := range []string{brokerAAddr, twinAddr} {
+		if n := f.callCount("ConsumeTimeSpan", addr+"|TopicA|GroupA"); n != 1 {
+			t.Errorf("%s: %d time span requests for GroupA, want 1", addr, n)
+		}
+	}
+}
