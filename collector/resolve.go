@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
@@ -31,6 +33,11 @@ type Targets struct {
 	// Concurrency bounds the requests in flight per fan-out; <= 0 means
 	// DefaultConcurrency.
 	Concurrency int
+	// States, when set, remembers across scrapes which targets were down, so
+	// a target that stays down is logged at WARN when it goes down and at
+	// DEBUG afterwards, and its recovery once at INFO. Nil logs every failed
+	// read at WARN. Share one between all scrapes of the same targets.
+	States *TargetStates
 }
 
 // Resolve finds the brokers of one scrape and reads each one's identity
@@ -56,24 +63,31 @@ func Resolve(ctx context.Context, client Client, t Targets, logger *slog.Logger)
 	switch t.Mode {
 	case ModeCluster:
 		nsCtx, cancel := phaseContext(ctx, start, nameServerShare)
-		s.NameServers, s.ClusterInfo = askNameServers(nsCtx, client, uniq(t.NameServers), logger)
+		var newlyDown bool
+		s.NameServers, s.ClusterInfo, newlyDown = askNameServers(nsCtx, client, uniq(t.NameServers), t.States, s.Now, logger)
 		cancel()
 		if s.ClusterInfo == nil {
 			if len(s.NameServers) > 0 {
-				logger.Error("no NameServer answered GET_BROKER_CLUSTER_INFO; no broker can be scraped", "namesrv_count", len(s.NameServers))
+				// Said once when the last NameServer goes, like the
+				// NameServers' own lines.
+				level := slog.LevelDebug
+				if newlyDown {
+					level = slog.LevelError
+				}
+				logger.Log(ctx, level, "no NameServer answered GET_BROKER_CLUSTER_INFO; no broker can be scraped", "namesrv_count", len(s.NameServers))
 			}
 			break
 		}
 		s.Brokers = brokersFromClusterInfo(s.ClusterInfo)
 		idCtx, cancel := phaseContext(ctx, start, identityShare)
-		readIdentities(idCtx, client, s.Brokers, conc, false, logger)
+		readIdentities(idCtx, client, s.Brokers, conc, false, t.States, s.Now, logger)
 		cancel()
 	default:
 		for _, addr := range uniq(t.Brokers) {
 			s.Brokers = append(s.Brokers, &Broker{Addr: addr, Address: addr, ID: -1})
 		}
 		idCtx, cancel := phaseContext(ctx, start, identityShare)
-		readIdentities(idCtx, client, s.Brokers, conc, true, logger)
+		readIdentities(idCtx, client, s.Brokers, conc, true, t.States, s.Now, logger)
 		cancel()
 	}
 	sortBrokers(s.Brokers)
@@ -104,10 +118,13 @@ func phaseContext(ctx context.Context, start time.Time, share float64) (context.
 // no extra time, and uses the answer of the first one in flag order: with a
 // fixed preference the layout does not flip between NameServers that briefly
 // disagree (each broker registers with each of them on its own schedule).
-func askNameServers(ctx context.Context, client Client, addrs []string, logger *slog.Logger) ([]NameServer, *rocketmq.ClusterInfo) {
+// newlyDown reports whether one of them went down in this scrape (see
+// TargetStates).
+func askNameServers(ctx context.Context, client Client, addrs []string, states *TargetStates, now time.Time, logger *slog.Logger) (_ []NameServer, _ *rocketmq.ClusterInfo, newlyDown bool) {
 	out := make([]NameServer, len(addrs))
 	infos := make([]*rocketmq.ClusterInfo, len(addrs))
 	var g safeGroup
+	var went atomic.Bool
 	for i, addr := range addrs {
 		// Cleared once the read completes, so a panic leaves it down.
 		out[i] = NameServer{Addr: addr, Err: errIdentityAborted}
@@ -118,10 +135,13 @@ func askNameServers(ctx context.Context, client Client, addrs []string, logger *
 			}
 			if err != nil {
 				out[i].Err = err
-				logger.Warn("NameServer did not answer GET_BROKER_CLUSTER_INFO", "address", addr, "err", err)
+				if states.logDown(logger, KindNameServer, addr, now, "NameServer did not answer GET_BROKER_CLUSTER_INFO", "address", addr, "err", err) {
+					went.Store(true)
+				}
 				return nil
 			}
 			infos[i], out[i].Err = info, nil
+			states.logUp(logger, KindNameServer, addr, now, "NameServer answers GET_BROKER_CLUSTER_INFO again", "address", addr)
 			return nil
 		})
 	}
@@ -130,10 +150,10 @@ func askNameServers(ctx context.Context, client Client, addrs []string, logger *
 	}
 	for _, info := range infos {
 		if info != nil {
-			return out, info
+			return out, info, went.Load()
 		}
 	}
-	return out, nil
+	return out, nil, went.Load()
 }
 
 var errEmptyAnswer = errors.New("empty answer")
@@ -193,7 +213,7 @@ func betterID(id, than int64) bool {
 // In sidecar mode (fromConfig) the config is the only source of the node's
 // identity; in cluster mode the NameServer's cluster and group names stay and
 // only the live id and role come from the node.
-func readIdentities(ctx context.Context, client Client, brokers []*Broker, conc int, fromConfig bool, logger *slog.Logger) {
+func readIdentities(ctx context.Context, client Client, brokers []*Broker, conc int, fromConfig bool, states *TargetStates, now time.Time, logger *slog.Logger) {
 	var g safeGroup
 	g.SetLimit(conc)
 	for _, b := range brokers {
@@ -205,15 +225,16 @@ func readIdentities(ctx context.Context, client Client, brokers []*Broker, conc 
 			if err == nil && len(cfg) == 0 {
 				err = errEmptyAnswer
 			}
+			attrs := []any{"address", b.Addr}
+			if b.Name != "" {
+				attrs = append(attrs, "cluster", b.Cluster, "broker", b.Name)
+			}
 			if err != nil {
 				b.Err = err
-				attrs := []any{"address", b.Addr}
-				if b.Name != "" {
-					attrs = append(attrs, "cluster", b.Cluster, "broker", b.Name)
-				}
-				logger.Warn("broker did not answer GET_BROKER_CONFIG", append(attrs, "err", err)...)
+				states.logDown(logger, KindBroker, b.Addr, now, "broker did not answer GET_BROKER_CONFIG", append(attrs, "err", err)...)
 				return nil
 			}
+			states.logUp(logger, KindBroker, b.Addr, now, "broker answers GET_BROKER_CONFIG again", attrs...)
 			b.Config = cfg
 			b.Role = cfg["brokerRole"]
 			if id, ok := parseID(cfg["brokerId"]); ok {
@@ -234,6 +255,110 @@ func readIdentities(ctx context.Context, client Client, brokers []*Broker, conc 
 }
 
 var errIdentityAborted = errors.New("identity read aborted")
+
+// DefaultTargetStatesSize bounds a TargetStates made with size <= 0.
+const DefaultTargetStatesSize = 4096
+
+// targetStateTTL is how long a down target is remembered without being read
+// again: a target gone from the configuration or the cluster layout is
+// forgotten, and if it comes back down, that is news again.
+const targetStateTTL = 15 * time.Minute
+
+// TargetStates remembers, across scrapes, which targets (by kind and dialed
+// address) were down when last read, so that a target that stays down is not
+// logged at WARN at every scrape. Only down targets are kept, at most size
+// of them (the one read longest ago makes room), so it stays small whatever
+// /probe is asked. It is safe for concurrent scrapes: of two scrapes finding
+// the same target down, one logs the change. A nil *TargetStates remembers
+// nothing.
+type TargetStates struct {
+	mu   sync.Mutex
+	size int
+	down map[targetKey]*downSince
+}
+
+type targetKey struct{ kind, addr string }
+
+type downSince struct{ since, last time.Time }
+
+// NewTargetStates returns an empty TargetStates keeping at most size down
+// targets (DefaultTargetStatesSize if size <= 0).
+func NewTargetStates(size int) *TargetStates {
+	if size <= 0 {
+		size = DefaultTargetStatesSize
+	}
+	return &TargetStates{size: size, down: map[targetKey]*downSince{}}
+}
+
+// markDown records that the target was found down at now. It returns when
+// the target went down, and whether that is now (it was up or unknown).
+func (ts *TargetStates) markDown(kind, addr string, now time.Time) (since time.Time, changed bool) {
+	if ts == nil {
+		return now, true
+	}
+	k := targetKey{kind, addr}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	d := ts.down[k]
+	if d != nil && now.Sub(d.last) <= targetStateTTL {
+		if now.After(d.last) {
+			d.last = now
+		}
+		return d.since, false
+	}
+	if d == nil && len(ts.down) >= ts.size {
+		ts.evictOldest()
+	}
+	ts.down[k] = &downSince{since: now, last: now}
+	return now, true
+}
+
+// markUp records that the target answered. It returns since when it had been
+// down, and whether it had been (as far as remembered).
+func (ts *TargetStates) markUp(kind, addr string, now time.Time) (since time.Time, changed bool) {
+	if ts == nil {
+		return time.Time{}, false
+	}
+	k := targetKey{kind, addr}
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	d := ts.down[k]
+	if d == nil {
+		return time.Time{}, false
+	}
+	delete(ts.down, k)
+	return d.since, now.Sub(d.last) <= targetStateTTL
+}
+
+func (ts *TargetStates) evictOldest() {
+	var oldest targetKey
+	var at time.Time
+	for k, d := range ts.down {
+		if at.IsZero() || d.last.Before(at) {
+			oldest, at = k, d.last
+		}
+	}
+	delete(ts.down, oldest)
+}
+
+// logDown logs a failed read at WARN when the target has just gone down and
+// at DEBUG while it stays down, and reports whether it just went down.
+func (ts *TargetStates) logDown(logger *slog.Logger, kind, addr string, now time.Time, msg string, attrs ...any) bool {
+	since, changed := ts.markDown(kind, addr, now)
+	if changed {
+		logger.Warn(msg, attrs...)
+		return true
+	}
+	logger.Debug(msg, append(attrs, "down_for", now.Sub(since).Round(time.Second).String())...)
+	return false
+}
+
+// logUp logs at INFO that a target known to be down answers again.
+func (ts *TargetStates) logUp(logger *slog.Logger, kind, addr string, now time.Time, msg string, attrs ...any) {
+	if since, changed := ts.markUp(kind, addr, now); changed {
+		logger.Info(msg, append(attrs, "down_for", now.Sub(since).Round(time.Second).String())...)
+	}
+}
 
 // advertisedAddress is brokerIP1:listenPort, the address the broker registers
 // with the NameServer, so a sidecar's "address" label equals the one a

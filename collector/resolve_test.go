@@ -418,3 +418,157 @@ func TestResolveControllerModeBooleanCase(t *testing.T) {
 		}
 	}
 }
+
+// levels returns the level of every log line naming substr, in order.
+func (l *logBuffer) levels(substr string) []string {
+	var out []string
+	for _, line := range l.lines(substr) {
+		for _, f := range strings.Fields(line) {
+			if lv, ok := strings.CutPrefix(f, "level="); ok {
+				out = append(out, lv)
+			}
+		}
+	}
+	return out
+}
+
+// A sidecar whose broker is down must not log a WARN at every scrape: WARN
+// when it goes down, DEBUG while it stays down, INFO once when it is back.
+func TestResolveLogsTargetStateChanges(t *testing.T) {
+	f := newFakeClient()
+	f.addBroker("up:1", "C", "up", 0, "ASYNC_MASTER")
+	states := NewTargetStates(0)
+	logger, logs := newTestLogger()
+	targets := Targets{Brokers: []string{"up:1", "flaky:1"}, States: states}
+	scrape := func(down bool) {
+		t.Helper()
+		if down {
+			f.down["flaky:1"] = fakeDown("flaky:1")
+		} else {
+			delete(f.down, "flaky:1")
+			f.addBroker("flaky:1", "C", "flaky", 1, "SLAVE")
+		}
+		s := Resolve(context.Background(), f, targets, logger)
+		if b := brokerByAddr(t, s, "flaky:1"); b.Up() == down {
+			t.Fatalf("flaky:1 up = %v, want %v", b.Up(), !down)
+		}
+	}
+	for _, down := range []bool{true, true, true, false, false, true} {
+		scrape(down)
+	}
+	want := []string{"WARN", "DEBUG", "DEBUG", "INFO", "WARN"}
+	if got := logs.levels("flaky:1"); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("levels of the flaky broker's lines = %v, want %v:\n%s", got, want, strings.Join(logs.lines("flaky:1"), "\n"))
+	}
+	if got := logs.lines("answers GET_BROKER_CONFIG again"); len(got) != 1 || !strings.Contains(got[0], "down_for=") {
+		t.Errorf("recovery line = %q, want one saying for how long it was down", got)
+	}
+	if n := len(logs.lines("up:1")); n != 0 {
+		t.Errorf("the healthy broker logged %d lines", n)
+	}
+
+	// Without States every failed read is a WARN, as before.
+	f.down["flaky:1"] = fakeDown("flaky:1")
+	logger, logs = newTestLogger()
+	for range 2 {
+		Resolve(context.Background(), f, Targets{Brokers: []string{"flaky:1"}}, logger)
+	}
+	if got := logs.levels("flaky:1"); strings.Join(got, " ") != "WARN WARN" {
+		t.Errorf("nil States: levels = %v, want a WARN per scrape", got)
+	}
+}
+
+func TestResolveLogsNameServerStateChanges(t *testing.T) {
+	f := newFakeClient()
+	f.addBroker("b:1", "C", "b", 0, "ASYNC_MASTER")
+	f.addNameServer("ns2")
+	f.down["ns1"] = fakeDown("ns1")
+	logger, logs := newTestLogger()
+	targets := Targets{Mode: ModeCluster, NameServers: []string{"ns1", "ns2"}, States: NewTargetStates(0)}
+	for range 3 {
+		Resolve(context.Background(), f, targets, logger)
+	}
+	f.down["ns2"] = fakeDown("ns2") // the last one goes too
+	for range 2 {
+		Resolve(context.Background(), f, targets, logger)
+	}
+	delete(f.down, "ns1")
+	f.addNameServer("ns1")
+	Resolve(context.Background(), f, targets, logger)
+
+	for addr, want := range map[string]string{
+		"ns1": "WARN DEBUG DEBUG DEBUG DEBUG INFO",
+		"ns2": "WARN DEBUG DEBUG",
+	} {
+		if got := logs.levels("address=" + addr + " "); strings.Join(got, " ") != want {
+			t.Errorf("%s: levels = %v, want %s", addr, got, want)
+		}
+	}
+	if got := logs.levels("no NameServer answered"); strings.Join(got, " ") != "ERROR DEBUG" {
+		t.Errorf("summary line levels = %v, want ERROR once, then DEBUG", got)
+	}
+}
+
+// Prometheus HA pairs scrape the same exporter at the same moment: of the
+// scrapes that find a target down together, exactly one says so at WARN.
+func TestResolveTargetStatesConcurrentScrapes(t *testing.T) {
+	f := newFakeClient()
+	f.down["dead:1"] = fakeDown("dead:1")
+	logger, logs := newTestLogger()
+	targets := Targets{Brokers: []string{"dead:1"}, States: NewTargetStates(0)}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() { Resolve(context.Background(), f, targets, logger) })
+	}
+	wg.Wait()
+	got := logs.levels("dead:1")
+	if len(got) != 8 || strings.Count(strings.Join(got, " "), "WARN") != 1 {
+		t.Errorf("levels = %v, want 8 lines with exactly one WARN", got)
+	}
+}
+
+func TestTargetStatesBoundedAndForgetful(t *testing.T) {
+	ts := NewTargetStates(2)
+	t0 := time.Unix(1_700_000_000, 0)
+	if _, changed := ts.markDown(KindBroker, "a", t0); !changed {
+		t.Error("first sighting down must be a change")
+	}
+	ts.markDown(KindBroker, "b", t0.Add(time.Second))
+	if since, changed := ts.markDown(KindBroker, "a", t0.Add(2*time.Second)); changed || !since.Equal(t0) {
+		t.Errorf("a still down: changed %v since %v, want no change since %v", changed, since, t0)
+	}
+	// Full: c pushes out b, the one read longest ago.
+	ts.markDown(KindBroker, "c", t0.Add(3*time.Second))
+	if len(ts.down) != 2 {
+		t.Fatalf("%d targets kept, want at most 2", len(ts.down))
+	}
+	if _, changed := ts.markDown(KindBroker, "b", t0.Add(4*time.Second)); !changed {
+		t.Error("the evicted target must count as news again")
+	}
+	// The same address as another kind is another target.
+	if _, changed := ts.markUp(KindNameServer, "c", t0.Add(5*time.Second)); changed {
+		t.Error("a NameServer recovery must not clear a broker's state")
+	}
+	// Not read for longer than the TTL: forgotten, so down is news again
+	// and up is no recovery.
+	late := t0.Add(4*time.Second + targetStateTTL + time.Second)
+	if _, changed := ts.markDown(KindBroker, "b", late); !changed {
+		t.Error("a target not read for longer than the TTL must be news again")
+	}
+	if _, changed := ts.markUp(KindBroker, "c", late); changed {
+		t.Error("a recovery after the TTL must not be reported")
+	}
+	if since, changed := ts.markUp(KindBroker, "b", late.Add(time.Minute)); !changed || !since.Equal(late) {
+		t.Errorf("b back up: changed %v since %v, want a change since %v", changed, since, late)
+	}
+	if len(ts.down) != 0 {
+		t.Errorf("%d targets kept after all recovered", len(ts.down))
+	}
+	var none *TargetStates
+	if _, changed := none.markDown(KindBroker, "a", t0); !changed {
+		t.Error("nil states: every down is a change")
+	}
+	if _, changed := none.markUp(KindBroker, "a", t0); changed {
+		t.Error("nil states: no recovery is known")
+	}
+}
