@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -293,6 +294,72 @@ func TestBinaryTargetDown(t *testing.T) {
 	mustContain(t, body, upLine("broker", live, 1), upLine("broker", dead, 0))
 	if !strings.Contains(p.logs.String(), dead) {
 		t.Errorf("the dead broker is not named in the logs:\n%s", p.logs)
+	}
+}
+
+// silentListener accepts connections and reads whatever comes, never
+// answering: a broker whose process hangs while the kernel still completes
+// the TCP handshake, the case a refused port does not cover.
+func silentListener(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { _, _ = io.Copy(io.Discard, c) })
+		}
+	})
+	t.Cleanup(func() {
+		l.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return l.Addr().String()
+}
+
+// A broker that accepts and never answers must cost its own rocketmq_up and
+// nothing else: the scrape answers within Prometheus' timeout, with the
+// healthy broker's runtime series.
+func TestBinaryTargetSilent(t *testing.T) {
+	sim := startSim(t, oneGroup())
+	live := sim.Nodes()[0].Addr()
+	silent := silentListener(t)
+	p := startExporter(t, nil, "--rocketmq.broker-address="+live, "--rocketmq.broker-address="+silent, "--rocketmq.timeout=30s")
+
+	const timeout = 3 * time.Second
+	for i := range 2 { // the second scrape finds the silent connection pooled, or dropped
+		start := time.Now()
+		code, body := p.get(t, "/metrics", "X-Prometheus-Scrape-Timeout-Seconds", strconv.Itoa(int(timeout/time.Second)))
+		if d := time.Since(start); d >= timeout {
+			t.Errorf("scrape %d took %v, past the %v Prometheus waits", i+1, d, timeout)
+		}
+		if code != http.StatusOK {
+			t.Fatalf("scrape %d: status %d\n%s", i+1, code, body)
+		}
+		mustContain(t, body, upLine("broker", live, 1), upLine("broker", silent, 0),
+			`rocketmq_scrape_collector_success{collector="broker"} 1`)
+		if !regexp.MustCompile(`(?m)^rocketmq_broker_put_messages_total\{[^}]*address="` + regexp.QuoteMeta(live) + `"[^}]*\} `).MatchString(body) {
+			t.Errorf("scrape %d: no rocketmq_broker_put_messages_total for the healthy broker %s:\n%s", i+1, live, body)
+		}
+		if strings.Contains(body, `address="`+silent+`",broker=`) {
+			t.Errorf("scrape %d: series other than rocketmq_up for the silent broker:\n%s", i+1, body)
+		}
 	}
 }
 
