@@ -92,7 +92,7 @@ func newConsumerCollector(o Options, logger *slog.Logger) (Collector, error) {
 			"Messages held in the group's %DLQ% topic on this broker group: sum over queues of maxOffset - minOffset (GET_TOPIC_STATS_INFO); only for groups that have a DLQ topic there.",
 			grp, nil),
 		consumers: prometheus.NewDesc(name("group_consumers"),
-			"Consumer connections of the group on this broker (GET_CONSUMER_CONNECTION_LIST connectionSet; 0 when the broker answers CONSUMER_NOT_ONLINE).",
+			"Consumer connections of the group on this broker (GET_CONSUMER_CONNECTION_LIST connectionSet; 0 when the broker answers CONSUMER_NOT_ONLINE). Like every per-broker group series, absent for a group with neither offsets nor consumers on this broker.",
 			grp, nil),
 		info: prometheus.NewDesc(name("group_info"),
 			"Message model and consume type of an online group (GET_CONSUMER_CONNECTION_LIST messageModel, consumeType). BROADCASTING groups get no lag or status series: the broker holds no offsets for them.",
@@ -139,6 +139,11 @@ type consumerGroup struct {
 	retry  *consumerTopic
 	tps    float64
 	stats  bool // the broker holds offsets for the group
+	// active: the group has used this broker — offsets of a topic it
+	// consumes (filtered or not), or a retry entry that ever held a message
+	// or an offset. Every client registers an empty %RETRY% entry with each
+	// master it heartbeats to, which alone says nothing.
+	active bool
 
 	connKnown bool
 	conn      *rocketmq.ConsumerConnection // nil when not online
@@ -435,6 +440,9 @@ func (c *consumerCollector) groupFromStats(name string, stats []rocketmq.Consume
 				t = &consumerTopic{topic: mq.Topic}
 				byTopic[mq.Topic] = t
 			}
+			if mq.Topic != retryTopic(name) || ow.BrokerOffset > 0 || ow.ConsumerOffset > 0 {
+				g.active = true
+			}
 			// 4.9 clamps a missing offset (-1) to 0; 5.x static topics may
 			// still send -1.
 			t.queues = append(t.queues, queueOffsets{queue: mq.QueueID, broker: ow.BrokerOffset, consumer: max(0, ow.ConsumerOffset)})
@@ -462,6 +470,10 @@ func (c *consumerCollector) emit(ch chan<- prometheus.Metric, cb *consumerBroker
 	cluster, broker := cb.b.Cluster, cb.b.Name
 	bl := newBrokerLabels(c.ln, cb.b)
 	for _, g := range cb.groups {
+		if !g.active && g.consumerCount() == 0 {
+			// Five or more series per group and master saying nothing.
+			continue
+		}
 		gp := labelPair(c.ln.group, g.name)
 		gv := sortedLabels(bl.broker, bl.cluster, gp)
 		if g.connKnown {

@@ -195,9 +195,6 @@ func TestConsumerValues(t *testing.T) {
 		`rocketmq_consumer_group_lag_messages{broker="broker-b",cluster="MSCluster",group="GroupMS",topic="TopicMS"} 700`,
 		`rocketmq_consumer_group_retry_lag_messages{broker="broker-b",cluster="MSCluster",group="GroupMS"} 1`,
 		`rocketmq_consumer_group_lag_messages{broker="RaftNode00",cluster="RaftCluster",group="GroupRaft",topic="TopicRaft"}`,
-		// A group that never consumed on this broker.
-		`rocketmq_consumer_group_consumers{broker="broker-a",cluster="DefaultCluster",group="GroupMSFromSlave"} 0`,
-		`rocketmq_consumer_group_status{broker="broker-a",cluster="DefaultCluster",group="GroupMSFromSlave",status="ok"} 1`,
 	} {
 		if !hasSample(text, want) {
 			t.Errorf("missing %s", want)
@@ -208,6 +205,8 @@ func TestConsumerValues(t *testing.T) {
 		`topic="%RETRY%GroupA"`, // the group's retry topic is its own series
 		`address=`,
 		`rocketmq_consumer_group_info{broker="broker-a",cluster="DefaultCluster",consume_type="",group="GroupA"`,
+		// A group that never consumed on this broker (TestConsumerIdleGroupsOmitted).
+		`group="GroupMSFromSlave"`,
 	} {
 		if strings.Contains(text, absent) {
 			t.Errorf("unexpected %s", absent)
@@ -542,13 +541,17 @@ func TestConsumerFilters(t *testing.T) {
 		if strings.Contains(text, `group="GroupMS`) {
 			t.Error("excluded group exported")
 		}
-		if !strings.Contains(text, `group="GroupRaft"`) || !strings.Contains(text, `group="GroupA"`) {
+		if !strings.Contains(text, `group="GroupOnline"`) || !strings.Contains(text, `group="GroupA"`) {
 			t.Error("included groups missing")
 		}
 		for _, c := range callsOf(f, "ConsumerConnectionList") {
 			if strings.Contains(c, "GroupMS") {
 				t.Errorf("request for an excluded group: %s", c)
 			}
+		}
+		// GroupRaft is idle on broker-a (no series) but included: asked.
+		if n := f.callCount("ConsumerConnectionList", brokerAAddr+"|GroupRaft"); n != 1 {
+			t.Errorf("included group GroupRaft asked %d times, want 1", n)
 		}
 	})
 	t.Run("topics", func(t *testing.T) {
@@ -570,11 +573,12 @@ func TestConsumerFilters(t *testing.T) {
 	})
 	t.Run("system groups on request", func(t *testing.T) {
 		f, _ := consumerFake(t)
+		setGroupOnline(t, f, brokerAAddr, "TOOLS_CONSUMER")
 		text, err := collectExposition(t, newTestConsumer(t, Options{SystemTopics: true}), sidecarScrapeOf(f, steadyNow, brokerANode()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !hasSample(text, `rocketmq_consumer_group_consumers{broker="broker-a",cluster="DefaultCluster",group="TOOLS_CONSUMER"} 0`) {
+		if !hasSample(text, `rocketmq_consumer_group_consumers{broker="broker-a",cluster="DefaultCluster",group="TOOLS_CONSUMER"} 1`) {
 			t.Error("system group missing with SystemTopics")
 		}
 	})
@@ -754,9 +758,10 @@ func TestConsumerConcurrencyBound(t *testing.T) {
 
 // The documented series count (docs/consumer-lag.md) for a synthetic
 // topology: B masters, G groups each consuming T topics of Q queues on every
-// master, with retry topics, all online.
+// master, with retry topics, all online, and I groups that never used any
+// master.
 func TestConsumerCardinality(t *testing.T) {
-	const B, G, T, Q = 3, 4, 2, 8
+	const B, G, T, Q, I = 3, 4, 2, 8, 3
 	f := newFakeClient()
 	s := &Scrape{Client: f, Mode: ModeCluster, Now: steadyNow, Concurrency: 4}
 	for b := range B {
@@ -786,10 +791,24 @@ func TestConsumerCardinality(t *testing.T) {
 			list.ConsumeStatsList = append(list.ConsumeStatsList, rocketmq.GroupConsumeStats{Group: group, Stats: stats})
 			f.connections[fakeKey(addr, group)] = &rocketmq.ConsumerConnection{ConnectionSet: []rocketmq.Connection{{ClientID: "c"}}, MessageModel: "CLUSTERING", ConsumeType: "CONSUME_PASSIVELY"}
 		}
+		// Groups that never used this master: offline, only the empty
+		// retry entry every client registers, or nothing at all.
+		for i := range I {
+			group := fmt.Sprint("Idle", i)
+			gs := rocketmq.GroupConsumeStats{Group: group}
+			if i%2 == 0 {
+				gs.Stats = []rocketmq.ConsumeStats{{OffsetTable: map[rocketmq.MessageQueue]rocketmq.OffsetWrapper{
+					{Topic: retryTopic(group), QueueID: 0}: {},
+				}}}
+			}
+			list.ConsumeStatsList = append(list.ConsumeStatsList, gs)
+			f.errs[fakeKey("ConsumerConnectionList", addr, group)] = &rocketmq.ResponseError{Code: rocketmq.ResponseConsumerNotOnline}
+		}
 		f.brokerConsumeStats[addr] = list
 	}
 	// Per (master, group): consumers, info, TPS, retry lag, 4 status = 8;
-	// per (master, group, topic): lag, consumed, lag seconds = 3; per queue 1.
+	// per (master, group, topic): lag, consumed, lag seconds = 3; per queue 1;
+	// idle groups none.
 	want := B * G * (8 + 3*T)
 	if n := countSeries(t, newTestConsumer(t, Options{LagSeconds: true}), s); n != want {
 		t.Errorf("%d series, want %d", n, want)
@@ -1410,5 +1429,74 @@ func TestConsumerStateKeyedBySource(t *testing.T) {
 		if n := f.callCount("ConsumeTimeSpan", addr+"|TopicA|GroupA"); n != 1 {
 			t.Errorf("%s: %d time span requests for GroupA, want 1", addr, n)
 		}
+	}
+}
+
+// A group that never touched a broker — no offsets there but the empty
+// %RETRY% entry every client registers, and nobody online there — gets no
+// per-broker series at all; offsets or an online consumer bring them back.
+func TestConsumerIdleGroupsOmitted(t *testing.T) {
+	f, s := consumerFake(t)
+	text, err := collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, idle := range []string{
+		`broker="RaftNode00",cluster="RaftCluster",group="GroupA"`,
+		`broker="RaftNode00",cluster="RaftCluster",group="GroupMS"`,
+		`broker="RaftNode00",cluster="RaftCluster",group="GroupOnline"`,
+		`broker="RaftNode00",cluster="RaftCluster",group="GroupMSFromSlave"`,
+		`broker="broker-a",cluster="DefaultCluster",group="GroupMSFromSlave"`,
+		`broker="broker-b",cluster="MSCluster",group="GroupOnline"`,
+	} {
+		if strings.Contains(text, idle) {
+			t.Errorf("series of an idle group: %s\n%s", idle, grepSamples(text, idle))
+		}
+	}
+	for _, want := range []string{
+		// Offsets of a consumed topic.
+		`rocketmq_consumer_group_consumers{broker="RaftNode00",cluster="RaftCluster",group="GroupRaft"} 0`,
+		`rocketmq_consumer_group_status{broker="RaftNode00",cluster="RaftCluster",group="GroupRaft",status="stopped"} 1`,
+		// Offsets of the consumed topic elsewhere, a retry entry with a
+		// message here (GroupMS has 1 retry message on broker-b).
+		`rocketmq_consumer_group_retry_lag_messages{broker="broker-b",cluster="MSCluster",group="GroupMS"} 1`,
+	} {
+		if !hasSample(text, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+
+	// Online on RaftNode00 without offsets there: consumers, info, status.
+	setGroupOnline(t, f, raftN1Addr, "GroupMS")
+	// A retried message of GroupA lands on RaftNode00.
+	for _, gs := range f.brokerConsumeStats[raftN1Addr].ConsumeStatsList {
+		if gs.Group == "GroupA" {
+			for _, cs := range gs.Stats {
+				for mq, ow := range cs.OffsetTable {
+					ow.BrokerOffset = 1
+					cs.OffsetTable[mq] = ow
+				}
+			}
+		}
+	}
+	text, err = collectExposition(t, newTestConsumer(t, Options{LagSeconds: true}), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`rocketmq_consumer_group_consumers{broker="RaftNode00",cluster="RaftCluster",group="GroupMS"} 1`,
+		`rocketmq_consumer_group_info{broker="RaftNode00",cluster="RaftCluster",consume_type="CONSUME_PASSIVELY",group="GroupMS",message_model="CLUSTERING"} 1`,
+		`rocketmq_consumer_group_status{broker="RaftNode00",cluster="RaftCluster",group="GroupMS",status="ok"} 1`,
+		`rocketmq_consumer_group_retry_lag_messages{broker="RaftNode00",cluster="RaftCluster",group="GroupA"} 1`,
+		`rocketmq_consumer_group_consumers{broker="RaftNode00",cluster="RaftCluster",group="GroupA"} 0`,
+	} {
+		if !hasSample(text, want) {
+			t.Errorf("missing %s", want)
+		}
+	}
+	// The connection list is still asked for every group: it is what tells
+	// an online group without offsets.
+	if n := f.callCount("ConsumerConnectionList", raftN1Addr); n != 2*5 {
+		t.Errorf("%d connection lists asked on RaftNode00 in two scrapes, want 10: %v", n, callsOf(f, "ConsumerConnectionList"))
 	}
 }
