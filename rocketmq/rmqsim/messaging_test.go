@@ -77,7 +77,9 @@ func messagingCluster(t *testing.T, timing Timing) (*Cluster, *rocketmq.Client) 
 	t.Helper()
 	c := start(t, Spec{Groups: []GroupSpec{{Cluster: "C", Name: "b", Replicas: 2}}, Timing: timing})
 	must(t, c.CreateTopic("b", "T", 2))
-	cl := rocketmq.NewClient(rocketmq.ClientOptions{RequestTimeout: 5 * time.Second})
+	// No client-side in-flight bound: the tests park more long-polling pulls
+	// on one node than it allows, to test the node's own limits.
+	cl := rocketmq.NewClient(rocketmq.ClientOptions{RequestTimeout: 5 * time.Second, MaxInFlightPerAddr: -1})
 	t.Cleanup(func() { _ = cl.Close() })
 	return c, cl
 }
