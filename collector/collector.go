@@ -313,6 +313,15 @@ func recoverPanic(err *error) {
 	}
 }
 
+// catchPanic runs fn and returns its panic, if any, as a *PanicError: for
+// fan-outs that run many calls on one goroutine, where one call's panic must
+// not end the others.
+func catchPanic(fn func()) (p error) {
+	defer recoverPanic(&p)
+	fn()
+	return nil
+}
+
 // safeGroup is an errgroup.Group whose goroutines cannot crash the process.
 // A panic in a collector's own goroutine is caught by the Exporter, but one in
 // a goroutine the collector starts is not (recover only sees its own
@@ -332,16 +341,13 @@ func (g *safeGroup) SetLimit(n int) { g.g.SetLimit(n) }
 // Go is errgroup.Group.Go; a panic in f becomes a *PanicError for Wait.
 func (g *safeGroup) Go(f func() error) {
 	g.g.Go(func() (err error) {
-		var p error
-		defer func() {
-			if p != nil {
-				g.mu.Lock()
-				g.panics = append(g.panics, p)
-				g.mu.Unlock()
-			}
-		}()
-		defer recoverPanic(&p)
-		return f()
+		if p := catchPanic(func() { err = f() }); p != nil {
+			g.mu.Lock()
+			g.panics = append(g.panics, p)
+			g.mu.Unlock()
+			return nil
+		}
+		return err
 	})
 }
 

@@ -191,3 +191,14 @@ func TestBrokerLabelNamesFresh(t *testing.T) {
 		t.Errorf("LabelValues = %q, not in the order of %q", got, want)
 	}
 }
+
+func TestCatchPanic(t *testing.T) {
+	ran := 0
+	if err := catchPanic(func() { ran++ }); err != nil || ran != 1 {
+		t.Errorf("catchPanic(no panic) = %v after %d runs", err, ran)
+	}
+	var pe *PanicError
+	if err := catchPanic(func() { panic(errors.New("decoder bug")) }); !errors.As(err, &pe) || fmt.Sprint(pe.Value) != "decoder bug" {
+		t.Errorf("catchPanic(panic) = %v, want a *PanicError with the value", err)
+	}
+}
