@@ -203,7 +203,6 @@ func (c *consumerCollector) Update(ctx context.Context, s *Scrape, ch chan<- pro
 	if len(owners) == 0 {
 		return nil
 	}
-	limit := scrapeConcurrency(s, c.opts)
 	var (
 		errMu sync.Mutex
 		errs  []error
@@ -214,136 +213,14 @@ func (c *consumerCollector) Update(ctx context.Context, s *Scrape, ch chan<- pro
 		errMu.Unlock()
 	}
 
+	// Each master's stages run as a sequence of their own: a master that
+	// answers its offsets and then stalls holds back nobody else.
 	brokers := make([]*consumerBroker, len(owners))
-	for i, b := range owners {
-		brokers[i] = &consumerBroker{b: b, dlq: make(map[string]int64)}
-	}
-
-	// Offsets of every group in one request per broker, and the topic table
-	// to learn which groups have a DLQ topic there.
-	eachBounded(limit, len(brokers), func(i int) {
-		cb := brokers[i]
-		if err := c.readOffsets(ctx, s, cb); err != nil {
-			fail(err)
-		}
-		if err := c.readDLQTopics(ctx, s, cb); err != nil {
-			fail(err)
-		}
+	cut := runLanes(ctx, scrapeConcurrency(s, c.opts), len(owners), func(i int, ln *lane) {
+		cb := &consumerBroker{b: owners[i], dlq: make(map[string]int64)}
+		brokers[i] = cb
+		c.collectBroker(ctx, s, cb, ln, now, fail)
 	})
-
-	type groupJob struct {
-		cb    *consumerBroker
-		group string
-	}
-	var fallback []groupJob
-	for _, cb := range brokers {
-		for _, g := range cb.fallback {
-			fallback = append(fallback, groupJob{cb, g})
-		}
-	}
-	eachBounded(limit, len(fallback), func(i int) {
-		j := fallback[i]
-		st, err := s.Client.ConsumeStats(ctx, j.cb.b.Addr, j.group, "")
-		switch {
-		case rocketmq.IsCode(err, rocketmq.ResponseSubscriptionGroupAbsent):
-			c.logger.Debug("consumer group vanished during the scrape", "broker", j.cb.b.Addr, "group", j.group)
-			return
-		case err != nil:
-			fail(fmt.Errorf("broker %s: group %q consume stats: %w", j.cb.b.Addr, j.group, err))
-			return
-		}
-		var stats []rocketmq.ConsumeStats
-		if st != nil {
-			stats = []rocketmq.ConsumeStats{*st}
-		}
-		j.cb.addGroup(c.groupFromStats(j.group, stats))
-	})
-
-	// Online consumers per group, and DLQ depths.
-	type connJob struct {
-		cb *consumerBroker
-		g  *consumerGroup
-	}
-	var conns []connJob
-	var dlqs []groupJob
-	for _, cb := range brokers {
-		sort.Slice(cb.groups, func(i, j int) bool { return cb.groups[i].name < cb.groups[j].name })
-		for _, g := range cb.groups {
-			conns = append(conns, connJob{cb, g})
-		}
-		for _, g := range cb.dlqNames {
-			dlqs = append(dlqs, groupJob{cb, g})
-		}
-	}
-	eachBounded(limit, len(conns)+len(dlqs), func(i int) {
-		if i < len(conns) {
-			j := conns[i]
-			conn, err := s.Client.ConsumerConnectionList(ctx, j.cb.b.Addr, j.g.name)
-			switch {
-			case rocketmq.IsCode(err, rocketmq.ResponseConsumerNotOnline):
-				j.g.connKnown = true
-			case err != nil:
-				fail(fmt.Errorf("broker %s: group %q connections: %w", j.cb.b.Addr, j.g.name, err))
-			default:
-				j.g.connKnown, j.g.conn = true, conn
-			}
-			return
-		}
-		j := dlqs[i-len(conns)]
-		st, err := topicStats(ctx, s, j.cb.b.Addr, dlqTopic(j.group))
-		switch {
-		case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
-			c.logger.Debug("DLQ topic vanished during the scrape", "broker", j.cb.b.Addr, "group", j.group)
-			return
-		case err != nil:
-			fail(fmt.Errorf("broker %s: topic %q stats: %w", j.cb.b.Addr, dlqTopic(j.group), err))
-			return
-		}
-		var depth int64
-		if st != nil {
-			for _, off := range st.OffsetTable {
-				depth += max(0, off.MaxOffset-off.MinOffset)
-			}
-		}
-		j.cb.mu.Lock()
-		j.cb.dlq[j.group] = depth
-		j.cb.mu.Unlock()
-	})
-
-	if c.opts.LagSeconds {
-		type ageJob struct {
-			cb *consumerBroker
-			g  *consumerGroup
-			t  *consumerTopic
-		}
-		var ages []ageJob
-		for _, cb := range brokers {
-			for _, g := range cb.groups {
-				if g.broadcasting() {
-					continue
-				}
-				for _, t := range g.topics {
-					ages = append(ages, ageJob{cb, g, t})
-				}
-			}
-		}
-		eachBounded(limit, len(ages), func(i int) {
-			j := ages[i]
-			addr := j.cb.b.Addr
-			req := lagRequest{addr: addr, group: j.g.name, topic: j.t.topic, queues: j.t.queues}
-			res, err := c.lag.resolve(ctx, req, now, func(ctx context.Context) ([]rocketmq.QueueTimeSpan, error) {
-				return s.Client.ConsumeTimeSpan(ctx, addr, j.t.topic, j.g.name)
-			})
-			switch {
-			case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
-				c.logger.Debug("topic vanished during the scrape", "broker", addr, "topic", j.t.topic)
-			case err != nil:
-				fail(fmt.Errorf("broker %s: group %q topic %q consume time span: %w", addr, j.g.name, j.t.topic, err))
-			default:
-				j.t.age = res
-			}
-		})
-	}
 
 	// In label order (broker, cluster, then group), so the registry's sort
 	// finds the series already sorted.
@@ -357,17 +234,156 @@ func (c *consumerCollector) Update(ctx context.Context, s *Scrape, ch chan<- pro
 	for _, cb := range brokers {
 		c.emit(ch, cb, now)
 	}
+	if cut {
+		errs = append(errs, deadlineError(ctx))
+	}
 	return errors.Join(errs...)
 }
+
+// collectBroker reads one master, stage after stage: offsets of every group
+// and the topic table (to learn the DLQ topics); groups one by one where the
+// bulk request is unknown; connection lists and DLQ depths; lag in seconds.
+// A request that fails costs only what depends on it.
+func (c *consumerCollector) collectBroker(ctx context.Context, s *Scrape, cb *consumerBroker, ln *lane, now time.Time, fail func(error)) {
+	addr := cb.b.Addr
+	ln.each(2, func(i int) {
+		var err error
+		if i == 0 {
+			err = c.readOffsets(ctx, s, cb, ln)
+		} else {
+			err = c.readDLQTopics(ctx, s, cb, ln)
+		}
+		if err != nil && !errors.Is(err, errNotSent) {
+			fail(err)
+		}
+	})
+
+	ln.each(len(cb.fallback), func(i int) {
+		group := cb.fallback[i]
+		if !ln.acquire(ctx) {
+			return
+		}
+		st, err := s.Client.ConsumeStats(ctx, addr, group, "")
+		ln.release()
+		switch {
+		case rocketmq.IsCode(err, rocketmq.ResponseSubscriptionGroupAbsent):
+			c.logger.Debug("consumer group vanished during the scrape", "broker", addr, "group", group)
+			return
+		case err != nil:
+			fail(fmt.Errorf("broker %s: group %q consume stats: %w", addr, group, err))
+			return
+		}
+		var stats []rocketmq.ConsumeStats
+		if st != nil {
+			stats = []rocketmq.ConsumeStats{*st}
+		}
+		cb.addGroup(c.groupFromStats(group, stats))
+	})
+	sort.Slice(cb.groups, func(i, j int) bool { return cb.groups[i].name < cb.groups[j].name })
+
+	// Online consumers per group, and DLQ depths.
+	groups, dlqs := cb.groups, cb.dlqNames
+	ln.each(len(groups)+len(dlqs), func(i int) {
+		if i < len(groups) {
+			g := groups[i]
+			if !ln.acquire(ctx) {
+				return
+			}
+			conn, err := s.Client.ConsumerConnectionList(ctx, addr, g.name)
+			ln.release()
+			switch {
+			case rocketmq.IsCode(err, rocketmq.ResponseConsumerNotOnline):
+				g.connKnown = true
+			case err != nil:
+				fail(fmt.Errorf("broker %s: group %q connections: %w", addr, g.name, err))
+			default:
+				g.connKnown, g.conn = true, conn
+			}
+			return
+		}
+		group := dlqs[i-len(groups)]
+		if !ln.acquire(ctx) {
+			return
+		}
+		st, err := topicStats(ctx, s, addr, dlqTopic(group))
+		ln.release()
+		switch {
+		case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
+			c.logger.Debug("DLQ topic vanished during the scrape", "broker", addr, "group", group)
+			return
+		case err != nil:
+			fail(fmt.Errorf("broker %s: topic %q stats: %w", addr, dlqTopic(group), err))
+			return
+		}
+		var depth int64
+		if st != nil {
+			for _, off := range st.OffsetTable {
+				depth += max(0, off.MaxOffset-off.MinOffset)
+			}
+		}
+		cb.mu.Lock()
+		cb.dlq[group] = depth
+		cb.mu.Unlock()
+	})
+
+	if !c.opts.LagSeconds {
+		return
+	}
+	type ageJob struct {
+		g *consumerGroup
+		t *consumerTopic
+	}
+	var ages []ageJob
+	for _, g := range groups {
+		if g.broadcasting() {
+			continue
+		}
+		for _, t := range g.topics {
+			ages = append(ages, ageJob{g, t})
+		}
+	}
+	ln.each(len(ages), func(i int) {
+		j := ages[i]
+		req := lagRequest{addr: addr, group: j.g.name, topic: j.t.topic, queues: j.t.queues}
+		res, err := c.lag.resolve(ctx, req, now, func(ctx context.Context) ([]rocketmq.QueueTimeSpan, error) {
+			if !ln.acquire(ctx) {
+				return nil, errNotSent
+			}
+			defer ln.release()
+			return s.Client.ConsumeTimeSpan(ctx, addr, j.t.topic, j.g.name)
+		})
+		switch {
+		case errors.Is(err, errNotSent):
+		case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
+			c.logger.Debug("topic vanished during the scrape", "broker", addr, "topic", j.t.topic)
+		case err != nil:
+			fail(fmt.Errorf("broker %s: group %q topic %q consume time span: %w", addr, j.g.name, j.t.topic, err))
+		default:
+			j.t.age = res
+		}
+	})
+}
+
+// errNotSent: the scrape's deadline passed before the request could be
+// sent; the collector reports that once (deadlineError), not per request.
+var errNotSent = errors.New("request not sent: the scrape's deadline passed")
 
 // readOffsets reads every group's offsets with GET_BROKER_CONSUME_STATS. A
 // broker that does not know that request gets one GET_CONSUME_STATS per group
 // instead.
-func (c *consumerCollector) readOffsets(ctx context.Context, s *Scrape, cb *consumerBroker) error {
+func (c *consumerCollector) readOffsets(ctx context.Context, s *Scrape, cb *consumerBroker, ln *lane) error {
 	addr := cb.b.Addr
+	if !ln.acquire(ctx) {
+		return errNotSent
+	}
 	list, err := s.Client.BrokerConsumeStats(ctx, addr)
+	ln.release()
 	if rocketmq.IsNotSupported(err) {
+		if !ln.acquire(ctx) {
+			return errNotSent
+		}
 		sg, err := s.Client.AllSubscriptionGroupConfig(ctx, addr)
+		ln.release()
 		if err != nil {
 			return fmt.Errorf("broker %s: subscription groups: %w", addr, err)
 		}
@@ -407,8 +423,12 @@ func (c *consumerCollector) readOffsets(ctx context.Context, s *Scrape, cb *cons
 
 // readDLQTopics learns which groups have a DLQ topic on the broker, so DLQ
 // depth costs one request per group that has ever dead-lettered a message.
-func (c *consumerCollector) readDLQTopics(ctx context.Context, s *Scrape, cb *consumerBroker) error {
+func (c *consumerCollector) readDLQTopics(ctx context.Context, s *Scrape, cb *consumerBroker, ln *lane) error {
+	if !ln.acquire(ctx) {
+		return errNotSent
+	}
 	tc, err := s.TopicConfig(ctx, cb.b)
+	ln.release()
 	if isNoTopicError(err) {
 		return nil
 	}

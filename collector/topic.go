@@ -107,12 +107,10 @@ func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- promet
 		return nil
 	}
 	internal := internalNames(s)
-	limit := scrapeConcurrency(s, c.opts)
 
 	var (
 		mu   sync.Mutex
 		errs []error
-		jobs []topicJob
 	)
 	fail := func(err error) {
 		mu.Lock()
@@ -120,47 +118,65 @@ func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- promet
 		mu.Unlock()
 	}
 
-	eachBounded(limit, len(owners), func(i int) {
+	// Each owner's topic table and then its topics' stats, as a sequence of
+	// its own: a broker that answers the first and stalls on the second
+	// holds back nobody else.
+	jobs := make([][]topicJob, len(owners))
+	results := make([][]topicResult, len(owners))
+	cut := runLanes(ctx, scrapeConcurrency(s, c.opts), len(owners), func(i int, ln *lane) {
 		b := owners[i]
+		if !ln.acquire(ctx) {
+			return
+		}
 		tc, err := s.TopicConfig(ctx, b)
+		ln.release()
 		if err != nil && !isNoTopicError(err) {
 			fail(fmt.Errorf("broker %s: topic config: %w", b.Addr, err))
 			return
 		}
 		mine := c.selectTopics(b, tc, internal)
-		mu.Lock()
-		jobs = append(jobs, mine...)
-		mu.Unlock()
-	})
-	// The label order of every topic series: broker, cluster, topic.
-	sort.Slice(jobs, func(i, j int) bool {
-		a, b := jobs[i], jobs[j]
-		if a.b.Name != b.b.Name {
-			return a.b.Name < b.b.Name
-		}
-		if a.b.Cluster != b.b.Cluster {
-			return a.b.Cluster < b.b.Cluster
-		}
-		return a.topic < b.topic
+		res := make([]topicResult, len(mine))
+		ln.each(len(mine), func(k int) {
+			j := mine[k]
+			if !ln.acquire(ctx) {
+				return
+			}
+			st, err := topicStats(ctx, s, j.b.Addr, j.topic)
+			ln.release()
+			switch {
+			case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
+				// Deleted between the two requests: nothing to report.
+				c.logger.Debug("topic vanished during the scrape", "broker", j.b.Addr, "topic", j.topic)
+				return
+			case err != nil:
+				fail(fmt.Errorf("broker %s: topic %q stats: %w", j.b.Addr, j.topic, err))
+				return
+			}
+			res[k] = c.summarise(st)
+		})
+		jobs[i], results[i] = mine, res
 	})
 
-	results := make([]topicResult, len(jobs))
-	eachBounded(limit, len(jobs), func(i int) {
-		j := jobs[i]
-		st, err := topicStats(ctx, s, j.b.Addr, j.topic)
-		switch {
-		case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
-			// Deleted between the two requests: nothing to report.
-			c.logger.Debug("topic vanished during the scrape", "broker", j.b.Addr, "topic", j.topic)
-			return
-		case err != nil:
-			fail(fmt.Errorf("broker %s: topic %q stats: %w", j.b.Addr, j.topic, err))
-			return
+	// The label order of every topic series: broker, cluster, topic (each
+	// owner's jobs are sorted by topic already).
+	order := make([]int, len(owners))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(x, y int) bool {
+		a, b := owners[order[x]], owners[order[y]]
+		if a.Name != b.Name {
+			return a.Name < b.Name
 		}
-		results[i] = c.summarise(st)
+		return a.Cluster < b.Cluster
 	})
-	for i, j := range jobs {
-		c.emit(ch, j, &results[i])
+	for _, i := range order {
+		for k, j := range jobs[i] {
+			c.emit(ch, j, &results[i][k])
+		}
+	}
+	if cut {
+		errs = append(errs, deadlineError(ctx))
 	}
 	return errors.Join(errs...)
 }
@@ -296,6 +312,145 @@ func scrapeConcurrency(s *Scrape, o Options) int {
 		return o.Concurrency
 	}
 	return 1
+}
+
+// laneLimiter bounds the requests one collector has in flight in one scrape
+// (the scrape's concurrency) while each owner broker's requests run as a
+// sequence of their own, its lane. A lane holds at most an equal share of
+// the bound while other lanes are unfinished, so a broker that stops
+// answering ties up its share only and the others go on; a lane's share
+// grows as the others finish. With more lanes than the bound every lane
+// still gets one slot, and only that many stalled brokers at once can hold
+// up the rest.
+type laneLimiter struct {
+	mu     sync.Mutex
+	limit  int
+	used   int
+	active int // lanes not finished
+	lanes  []*lane
+	next   int  // where the search for a lane to hand a slot to starts
+	cut    bool // a request was not sent because the context ended
+}
+
+// lane is one owner broker's sequence of requests.
+type lane struct {
+	l       *laneLimiter
+	cond    *sync.Cond // on l.mu
+	held    int
+	waiting int // goroutines in cond.Wait not yet signalled
+	done    bool
+}
+
+// runLanes runs fn(i, lane) for i in 0..n-1, each on its own goroutine, with
+// the requests of all of them bounded by limit, and reports whether a
+// request was not sent because ctx ended.
+func runLanes(ctx context.Context, limit, n int, fn func(i int, ln *lane)) (cut bool) {
+	l := &laneLimiter{limit: max(1, limit), active: n}
+	for range n {
+		ln := &lane{l: l}
+		ln.cond = sync.NewCond(&l.mu)
+		l.lanes = append(l.lanes, ln)
+	}
+	stop := context.AfterFunc(ctx, func() {
+		l.mu.Lock()
+		l.wakeAllLocked()
+		l.mu.Unlock()
+	})
+	defer stop()
+	var wg sync.WaitGroup
+	for i, ln := range l.lanes {
+		wg.Go(func() {
+			defer ln.finish()
+			fn(i, ln)
+		})
+	}
+	wg.Wait()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cut
+}
+
+func (l *laneLimiter) mayTakeLocked(ln *lane) bool {
+	return l.used < l.limit && ln.held < max(1, l.limit/max(1, l.active))
+}
+
+// wakeOneLocked hands a free slot to a waiter of a lane that may take it.
+// A waiter that wakes and finds it may not (another goroutine was quicker)
+// calls it again before waiting, so a free slot never sits idle while an
+// eligible lane waits.
+func (l *laneLimiter) wakeOneLocked() {
+	n := len(l.lanes)
+	for i := range n {
+		ln := l.lanes[(l.next+i)%n]
+		if ln.waiting > 0 && l.mayTakeLocked(ln) {
+			l.next = (l.next + i + 1) % n
+			ln.waiting--
+			ln.cond.Signal()
+			return
+		}
+	}
+}
+
+func (l *laneLimiter) wakeAllLocked() {
+	for _, ln := range l.lanes {
+		ln.waiting = 0
+		ln.cond.Broadcast()
+	}
+}
+
+// acquire waits for a slot; false when ctx ended first (the request must
+// not be sent).
+func (ln *lane) acquire(ctx context.Context) bool {
+	l := ln.l
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		if ctx.Err() != nil {
+			l.cut = true
+			return false
+		}
+		if l.mayTakeLocked(ln) {
+			l.used++
+			ln.held++
+			return true
+		}
+		l.wakeOneLocked()
+		ln.waiting++
+		ln.cond.Wait()
+	}
+}
+
+func (ln *lane) release() {
+	l := ln.l
+	l.mu.Lock()
+	l.used--
+	ln.held--
+	l.wakeOneLocked()
+	l.mu.Unlock()
+}
+
+// finish ends the lane; the others' shares grow.
+func (ln *lane) finish() {
+	l := ln.l
+	l.mu.Lock()
+	if !ln.done {
+		ln.done = true
+		l.active--
+		l.wakeAllLocked()
+	}
+	l.mu.Unlock()
+}
+
+// each runs fn(0..n-1) on up to the scrape's bound of workers; fn takes a
+// slot for each request it sends.
+func (ln *lane) each(n int, fn func(i int)) {
+	eachBounded(ln.l.limit, n, fn)
+}
+
+// deadlineError is a collector's error when the scrape's deadline left
+// requests unsent: what was read is reported, but not as a success.
+func deadlineError(ctx context.Context) error {
+	return fmt.Errorf("the scrape's deadline passed before every request was sent; the series are partial: %w", context.Cause(ctx))
 }
 
 // Series over shared label pairs. A scrape of a large cluster sends well

@@ -353,3 +353,216 @@ func TestGroupOwnersSplitBrain(t *testing.T) {
 		t.Errorf("RaftNode00 read %d times", n)
 	}
 }
+
+// Two masters of one cluster for the slow-broker tests: "broker-a" at
+// slowBrokerAddr (sorted first, so a stage-by-stage fan-out would serve it
+// first) and "broker-b" at healthyBrokerAddr, each with six topics and five
+// groups consuming them with lag, one group online, and a NameServer that
+// lists both.
+const (
+	slowBrokerAddr    = "10.1.0.1:10911"
+	healthyBrokerAddr = "10.1.0.2:10911"
+	twoMastersNS      = "10.1.0.9:9876"
+)
+
+func twoMastersFake(t *testing.T) *fakeClient {
+	t.Helper()
+	f := newFakeClient()
+	f.addNameServer(twoMastersNS)
+	for _, m := range []struct{ addr, name string }{{slowBrokerAddr, "broker-a"}, {healthyBrokerAddr, "broker-b"}} {
+		f.addBroker(m.addr, "DefaultCluster", m.name, 0, "ASYNC_MASTER")
+		tc := &rocketmq.TopicConfigWrapper{TopicConfigTable: map[string]rocketmq.TopicConfig{}}
+		list := &rocketmq.ConsumeStatsList{BrokerAddr: m.addr}
+		for i := range 6 {
+			topic := fmt.Sprint("T", i)
+			tc.TopicConfigTable[topic] = rocketmq.TopicConfig{TopicName: topic, WriteQueueNums: 2, ReadQueueNums: 2}
+			st := &rocketmq.TopicStatsTable{OffsetTable: map[rocketmq.MessageQueue]rocketmq.TopicOffset{}}
+			for q := range 2 {
+				st.OffsetTable[rocketmq.MessageQueue{Topic: topic, BrokerName: m.name, QueueID: q}] = rocketmq.TopicOffset{MaxOffset: int64(100 + i), LastUpdateTimestamp: steadyNow.UnixMilli()}
+			}
+			f.topicStats[fakeKey(m.addr, topic)] = st
+		}
+		for i := range 5 {
+			group, topic := fmt.Sprint("G", i), fmt.Sprint("T", i)
+			cs := rocketmq.ConsumeStats{ConsumeTps: 1, OffsetTable: map[rocketmq.MessageQueue]rocketmq.OffsetWrapper{}}
+			var spans []rocketmq.QueueTimeSpan
+			for q := range 2 {
+				mq := rocketmq.MessageQueue{Topic: topic, BrokerName: m.name, QueueID: q}
+				cs.OffsetTable[mq] = rocketmq.OffsetWrapper{BrokerOffset: int64(100 + i), ConsumerOffset: 50}
+				spans = append(spans, rocketmq.QueueTimeSpan{MessageQueue: mq, DelayTime: int64(10_000 * (i + 1)), MinTimeStamp: steadyNow.UnixMilli() - 3_600_000})
+			}
+			list.ConsumeStatsList = append(list.ConsumeStatsList, rocketmq.GroupConsumeStats{Group: group, Stats: []rocketmq.ConsumeStats{cs}})
+			f.timeSpan[fakeKey(m.addr, topic, group)] = spans
+			if i == 0 {
+				f.connections[fakeKey(m.addr, group)] = &rocketmq.ConsumerConnection{ConnectionSet: []rocketmq.Connection{{ClientID: "c"}}, MessageModel: "CLUSTERING", ConsumeType: "CONSUME_PASSIVELY"}
+			} else {
+				f.errs[fakeKey("ConsumerConnectionList", m.addr, group)] = &rocketmq.ResponseError{Code: rocketmq.ResponseConsumerNotOnline}
+			}
+		}
+		f.topicConfig[m.addr] = tc
+		f.brokerConsumeStats[m.addr] = list
+	}
+	return f
+}
+
+// slowBrokerScrape runs one full scrape (Resolve and the topic and consumer
+// collectors, as /metrics does) of the two masters with a deadline. stall
+// lists request prefixes ("Method|addr|") that wait for the deadline, like
+// a broker that answered its first requests and then stopped answering.
+func slowBrokerScrape(t *testing.T, f *fakeClient, targets Targets, stall ...string) map[string]float64 {
+	t.Helper()
+	f.before = func(ctx context.Context, key string) error {
+		for _, p := range stall {
+			if strings.HasPrefix(key, p) {
+				<-ctx.Done()
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	defer func() { f.before = nil }()
+	ctx, cancel := context.WithTimeout(t.Context(), 600*time.Millisecond)
+	defer cancel()
+	collectors := map[string]Collector{
+		"topic":    newTestTopic(t, Options{}),
+		"consumer": newTestConsumer(t, Options{LagSeconds: true}),
+	}
+	return parseSamples(t, exposition(t, New(ctx, targets, f, collectors, nil)))
+}
+
+// A master that answers its first requests and then stalls costs its own
+// series only: the other master's requests run as their own sequence and
+// its series are all there, while the collectors report the failure
+// (rocketmq_scrape_collector_success 0) and keep what the slow master did
+// answer. In sidecar mode (both masters configured) and in cluster mode.
+func TestTopicConsumerSlowBrokerIsolated(t *testing.T) {
+	for _, targets := range []Targets{
+		{Mode: ModeSidecar, Brokers: []string{slowBrokerAddr, healthyBrokerAddr}, Concurrency: 4},
+		{Mode: ModeCluster, NameServers: []string{twoMastersNS}, Concurrency: 4},
+	} {
+		t.Run(targets.Mode.String(), func(t *testing.T) {
+			f := twoMastersFake(t)
+			ref := slowBrokerScrape(t, f, targets)
+			healthy := 0
+			for k := range ref {
+				if strings.Contains(k, `broker="broker-b"`) {
+					healthy++
+				}
+			}
+			for _, name := range []string{"topic", "consumer"} {
+				if v := ref[fmt.Sprintf(`rocketmq_scrape_collector_success{collector=%q}`, name)]; v != 1 {
+					t.Fatalf("reference scrape: collector %s failed", name)
+				}
+			}
+			if _, n := sumWhere(ref, "rocketmq_consumer_group_lag_seconds", "broker", "broker-b"); n != 5 || healthy < 60 {
+				t.Fatalf("reference scrape too thin to prove anything: %d healthy series, %d lag seconds", healthy, n)
+			}
+
+			// broker-a answers its topic table and bulk offsets, then
+			// every second-stage request (topic stats, connection lists)
+			// hangs until the scrape's deadline.
+			got := slowBrokerScrape(t, f, targets,
+				fakeKey("TopicStats", slowBrokerAddr)+"|", fakeKey("ConsumerConnectionList", slowBrokerAddr)+"|")
+			for k, v := range ref {
+				if !strings.Contains(k, `broker="broker-b"`) {
+					continue
+				}
+				if g, ok := got[k]; !ok || g != v {
+					t.Errorf("healthy master's %s = %v (present %v), want %v", k, g, ok, v)
+				}
+			}
+			for _, name := range []string{"topic", "consumer"} {
+				if v := got[fmt.Sprintf(`rocketmq_scrape_collector_success{collector=%q}`, name)]; v != 0 {
+					t.Errorf("collector %s reports success although the deadline cut it short", name)
+				}
+			}
+			// What the slow master answered before it stalled is kept.
+			if _, n := sumWhere(got, "rocketmq_consumer_group_lag_messages", "broker", "broker-a"); n != 5 {
+				t.Errorf("%d lag series of the slow master, want its 5 from the bulk answer", n)
+			}
+			if _, n := sumWhere(got, "rocketmq_consumer_group_consumers", "broker", "broker-a"); n != 0 {
+				t.Errorf("%d consumer counts of the slow master, whose connection lists never answered", n)
+			}
+		})
+	}
+}
+
+// The lane limiter: never more than the bound in flight, the bound reached
+// when there is work, a stalled lane holding only its share, shares growing
+// as lanes finish, and waiters released when the context ends.
+func TestTopicLaneLimiter(t *testing.T) {
+	t.Run("bound reached, never exceeded", func(t *testing.T) {
+		var inFlight, peak atomic.Int32
+		var sent atomic.Int32
+		cut := runLanes(t.Context(), 5, 7, func(i int, ln *lane) {
+			ln.each(20+i, func(int) {
+				if !ln.acquire(t.Context()) {
+					t.Error("acquire failed without a deadline")
+					return
+				}
+				n := inFlight.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				time.Sleep(time.Millisecond)
+				inFlight.Add(-1)
+				sent.Add(1)
+				ln.release()
+			})
+		})
+		if cut || sent.Load() != 7*20+21 || peak.Load() != 5 {
+			t.Errorf("cut %v, %d sent, peak %d: want false, %d, 5", cut, sent.Load(), peak.Load(), 7*20+21)
+		}
+	})
+	t.Run("stalled lanes hold their share only", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer cancel()
+		var healthyDone atomic.Int32
+		var healthyAt atomic.Int64
+		start := time.Now()
+		cut := runLanes(ctx, 6, 3, func(i int, ln *lane) {
+			ln.each(10, func(int) {
+				if !ln.acquire(ctx) {
+					return
+				}
+				defer ln.release()
+				if i < 2 { // lanes 0 and 1 never get an answer
+					<-ctx.Done()
+					return
+				}
+				time.Sleep(time.Millisecond)
+				if healthyDone.Add(1) == 10 {
+					healthyAt.Store(int64(time.Since(start)))
+				}
+			})
+		})
+		if !cut {
+			t.Error("requests of the stalled lanes left unsent, but cut is false")
+		}
+		if healthyDone.Load() != 10 || time.Duration(healthyAt.Load()) > 200*time.Millisecond {
+			t.Errorf("healthy lane sent %d of 10, done after %v: want all, long before the deadline",
+				healthyDone.Load(), time.Duration(healthyAt.Load()))
+		}
+	})
+	t.Run("shares grow as lanes finish", func(t *testing.T) {
+		var inFlight, peak atomic.Int32
+		runLanes(t.Context(), 4, 4, func(i int, ln *lane) {
+			if i > 0 {
+				return // small lanes finish at once
+			}
+			ln.each(40, func(int) {
+				if !ln.acquire(t.Context()) {
+					return
+				}
+				n := inFlight.Add(1)
+				for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+				}
+				time.Sleep(time.Millisecond)
+				inFlight.Add(-1)
+				ln.release()
+			})
+		})
+		if peak.Load() != 4 {
+			t.Errorf("the last lane ran at most %d requests at once, want the whole bound of 4", peak.Load())
+		}
+	})
+}
