@@ -61,6 +61,7 @@ type config struct {
 	peerInterval  time.Duration
 	peerRounds    int
 	codes         bool
+	peerDump      string
 	exporterFlags []string
 	exporterEnv   []string
 }
@@ -81,6 +82,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.DurationVar(&c.peerInterval, "peer-interval", 45*time.Second, "collection interval given to the peer")
 	fs.IntVar(&c.peerRounds, "peer-rounds", 2, "peer collections to measure")
 	fs.BoolVar(&c.codes, "codes", false, "print the requests of each row by request code")
+	fs.StringVar(&c.peerDump, "peer-dump", "", "write the peer's last /metrics answer to this file")
 	extra := fs.String("exporter-flags", "", "extra flags for the exporter, space separated")
 	env := fs.String("exporter-env", "", "extra environment for the exporter, space separated NAME=value (e.g. GOMEMLIMIT=48MiB)")
 	if err := fs.Parse(args); err != nil {
@@ -571,7 +573,7 @@ func (c *config) measurePeer(px *proxy.Proxy, ns string) ([]row, error) {
 		r := scrapeResult{wall: last.Sub(start), cpu: cpu1 - cpu0, requests: counts}
 		// Its /metrics is served from what the collection stored; serving
 		// it once belongs to the memory a collection needs.
-		if r.series, r.bodyBytes, err = peerSeries("http://" + addr + "/metrics"); err != nil {
+		if r.series, r.bodyBytes, err = c.peerSeries("http://" + addr + "/metrics"); err != nil {
 			return rows, err
 		}
 		if r.rss, r.hwm, err = p.memory(); err != nil {
@@ -590,7 +592,7 @@ func total(m map[int]int) int {
 	return n
 }
 
-func peerSeries(url string) (int, int, error) {
+func (c *config) peerSeries(url string) (int, int, error) {
 	resp, err := http.Get(url)
 	if err != nil {
 		return 0, 0, err
@@ -599,6 +601,11 @@ func peerSeries(url string) (int, int, error) {
 	body, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return 0, 0, err
+	}
+	if c.peerDump != "" {
+		if err := os.WriteFile(c.peerDump, body, 0o644); err != nil {
+			return 0, 0, err
+		}
 	}
 	n := 0
 	for line := range bytes.Lines(body) {
