@@ -11,7 +11,6 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -224,7 +223,7 @@ func (c *brokerCollector) Update(ctx context.Context, s *Scrape, ch chan<- prome
 		limit = DefaultConcurrency
 	}
 	var (
-		g    errgroup.Group
+		g    safeGroup
 		mu   sync.Mutex
 		errs []error
 	)
@@ -242,7 +241,9 @@ func (c *brokerCollector) Update(ctx context.Context, s *Scrape, ch chan<- prome
 			return nil
 		})
 	}
-	_ = g.Wait()
+	// A panicking broker read is an error like any other; the series of
+	// the other brokers are kept.
+	errs = append(errs, g.Wait())
 	return errors.Join(errs...)
 }
 
@@ -496,7 +497,7 @@ func lookup(rt rocketmq.RuntimeInfo, keys []string) (key, value string, ok bool)
 // commas (MixAll.MULTI_PATH_SPLITTER).
 func commitLogPaths(cfg rocketmq.BrokerConfig) map[string]bool {
 	list := cfg["storePathCommitLog"]
-	if cfg["enableDLegerCommitLog"] == "true" {
+	if configTrue(cfg, "enableDLegerCommitLog") {
 		list = cfg["storePathDLedgerCommitLog"]
 		if list == "" && cfg["storePathRootDir"] != "" && cfg["dLegerSelfId"] != "" {
 			list = cfg["storePathRootDir"] + "/dledger-" + cfg["dLegerSelfId"] + "/data"

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
 
@@ -200,5 +202,63 @@ func TestCatchPanic(t *testing.T) {
 	var pe *PanicError
 	if err := catchPanic(func() { panic(errors.New("decoder bug")) }); !errors.As(err, &pe) || fmt.Sprint(pe.Value) != "decoder bug" {
 		t.Errorf("catchPanic(panic) = %v, want a *PanicError with the value", err)
+	}
+}
+
+// Every collector that fans out per broker turns a panic in one of its
+// goroutines into a failed collector, never a crashed exporter.
+func TestCollectorsSurviveFanOutPanics(t *testing.T) {
+	for _, tc := range []struct {
+		collector, method string
+	}{
+		{"broker", "BrokerRuntimeInfo"},
+		{"ha", "BrokerHAStatus"},
+		{"dledger", "DLedgerMetadata"},
+		{"topic", "TopicStats"},
+		{"consumer", "ConsumerConnectionList"},
+	} {
+		t.Run(tc.collector, func(t *testing.T) {
+			f := newFakeClient()
+			cfg := f.addBroker("10.0.0.1:10911", "C", "g", 0, "SYNC_MASTER")
+			cfg["enableDLegerCommitLog"] = "true"
+			cfg["dLegerGroup"] = "g"
+			cfg["dLegerSelfId"] = "n0"
+			cfg["dLegerPeers"] = "n0-10.0.0.1:40911"
+			f.runtime["10.0.0.1:10911"] = rocketmq.RuntimeInfo{"brokerVersionDesc": "V5_0_0", "commitLogMaxOffset": "1"}
+			f.topicConfig["10.0.0.1:10911"] = &rocketmq.TopicConfigWrapper{TopicConfigTable: map[string]rocketmq.TopicConfig{
+				"T": {TopicName: "T", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}}}
+			f.brokerConsumeStats["10.0.0.1:10911"] = &rocketmq.ConsumeStatsList{ConsumeStatsList: []rocketmq.GroupConsumeStats{{
+				Group: "G", Stats: []rocketmq.ConsumeStats{{OffsetTable: map[rocketmq.MessageQueue]rocketmq.OffsetWrapper{
+					{Topic: "T", BrokerName: "g", QueueID: 0}: {BrokerOffset: 10, ConsumerOffset: 5}}}}}}}
+			f.before = func(_ context.Context, key string) error {
+				if strings.HasPrefix(key, tc.method) {
+					panic("boom in " + tc.method)
+				}
+				return nil
+			}
+			cols, err := NewCollectors(Registrations(), map[string]bool{
+				"broker": tc.collector == "broker", "cluster": false,
+				"topic": tc.collector == "topic", "consumer": tc.collector == "consumer",
+				"dledger": tc.collector == "dledger", "ha": tc.collector == "ha",
+			}, Options{}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			logger, logs := newTestLogger()
+			e := New(context.Background(), Targets{Brokers: []string{"10.0.0.1:10911"}}, f, cols, logger)
+			want := fmt.Sprintf(`
+# HELP rocketmq_scrape_collector_success 1 if the collector succeeded for every target in this scrape, 0 otherwise.
+# TYPE rocketmq_scrape_collector_success gauge
+rocketmq_scrape_collector_success{collector=%q} 0
+`, tc.collector)
+			if err := testutil.CollectAndCompare(e, strings.NewReader(want), "rocketmq_scrape_collector_success"); err != nil {
+				t.Fatal(err)
+			}
+			// The failure is the panic, reported with its value.
+			got := strings.Join(logs.lines("collector="+tc.collector), "\n")
+			if !strings.Contains(got, "boom in "+tc.method) {
+				t.Errorf("log does not report the panic: %q", got)
+			}
+		})
 	}
 }

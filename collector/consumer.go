@@ -662,10 +662,15 @@ func (t *statusTracker) sweep(now time.Time) {
 // live for the whole fan-out rather than one goroutine per call: a scrape of
 // a large cluster makes tens of thousands of calls, and each new goroutine
 // would grow its stack again for the decoders.
+//
+// A panic in fn does not end the process nor the other calls: the first one
+// is raised again in the caller's goroutine once all calls are done, where
+// the Exporter turns it into a failed collector.
 func eachBounded(limit, n int, fn func(i int)) {
 	workers := min(max(1, limit), n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
+	var panicked atomic.Pointer[error]
 	for range workers {
 		wg.Go(func() {
 			for {
@@ -673,9 +678,14 @@ func eachBounded(limit, n int, fn func(i int)) {
 				if i >= n {
 					return
 				}
-				fn(i)
+				if p := catchPanic(func() { fn(i) }); p != nil {
+					panicked.CompareAndSwap(nil, &p)
+				}
 			}
 		})
 	}
 	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		panic(*p)
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -251,9 +250,9 @@ func probePeer(ids []string, target string) string {
 
 // ask reads METADATA (and the term, when enabled) from every peer of every
 // group, one request per peer, bounded by the scrape's concurrency.
-func (c *dledgerCollector) ask(ctx context.Context, s *Scrape, groups []*dledgerGroup) []map[string]*dledgerPeerView {
+func (c *dledgerCollector) ask(ctx context.Context, s *Scrape, groups []*dledgerGroup) ([]map[string]*dledgerPeerView, error) {
 	views := make([]map[string]*dledgerPeerView, len(groups))
-	var eg errgroup.Group
+	var eg safeGroup
 	eg.SetLimit(haConcurrency(s))
 	for gi, g := range groups {
 		views[gi] = make(map[string]*dledgerPeerView, len(g.ids))
@@ -298,8 +297,9 @@ func (c *dledgerCollector) ask(ctx context.Context, s *Scrape, groups []*dledger
 			})
 		}
 	}
-	_ = eg.Wait()
-	return views
+	// A panicked read leaves a half-filled view, which would give wrong
+	// leader series: the caller exports nothing from it.
+	return views, eg.Wait()
 }
 
 // agreedLeader returns the peer that answers, names itself leader and is
@@ -337,7 +337,10 @@ func (c *dledgerCollector) Update(ctx context.Context, s *Scrape, ch chan<- prom
 	if len(groups) == 0 {
 		return errors.Join(errs...)
 	}
-	views := c.ask(ctx, s, groups)
+	views, err := c.ask(ctx, s, groups)
+	if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
 	for gi, g := range groups {
 		gv := views[gi]
 		labels := []string{g.key.cluster, g.key.broker, g.key.group}

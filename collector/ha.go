@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/rocketmq"
 )
@@ -425,7 +424,7 @@ func (c *haCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheu
 		syncErr:   make([]error, len(csets)),
 	}
 
-	var eg errgroup.Group
+	var eg safeGroup
 	eg.SetLimit(haConcurrency(s))
 	// Replication lag needs the master's and the slaves' offsets from the
 	// same scrape; the runtime info is shared with the broker collector
@@ -479,7 +478,11 @@ func (c *haCollector) Update(ctx context.Context, s *Scrape, ch chan<- prometheu
 			return nil
 		})
 	}
-	_ = eg.Wait()
+	// A read that panicked left its result empty without an error: using
+	// it would report a master's whole offset as replication lag.
+	if err := eg.Wait(); err != nil {
+		return err
+	}
 
 	var errs []error
 	// A sidecar sees only its own node, so it cannot tell whether its group

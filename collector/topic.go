@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -357,14 +358,22 @@ func runLanes(ctx context.Context, limit, n int, fn func(i int, ln *lane)) (cut 
 		l.mu.Unlock()
 	})
 	defer stop()
+	// A panic in one lane ends that lane only; the first one is raised again
+	// in the caller's goroutine once every lane is done (see eachBounded).
 	var wg sync.WaitGroup
+	var panicked atomic.Pointer[error]
 	for i, ln := range l.lanes {
 		wg.Go(func() {
 			defer ln.finish()
-			fn(i, ln)
+			if p := catchPanic(func() { fn(i, ln) }); p != nil {
+				panicked.CompareAndSwap(nil, &p)
+			}
 		})
 	}
 	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		panic(*p)
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.cut
