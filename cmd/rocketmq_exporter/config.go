@@ -185,6 +185,8 @@ func newApp(env func(string) string) (*kingpin.Application, func() (*config, err
 			}
 		}
 		c.targets.Concurrency = *concurrency
+		// Log a target going down and coming back, not every failed scrape.
+		c.targets.States = collector.NewTargetStates(0)
 		c.options.Concurrency = *concurrency
 
 		creds, sources, err := loadCredentials(*akFile, *skFile, *tokFile, env)

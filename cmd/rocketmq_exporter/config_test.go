@@ -40,6 +40,9 @@ func TestParseConfigDefaults(t *testing.T) {
 	if c.targets.Mode != collector.ModeSidecar || !slices.Equal(c.targets.Brokers, []string{"127.0.0.1:10911"}) || len(c.targets.NameServers) != 0 {
 		t.Errorf("targets = %+v, want sidecar on 127.0.0.1:10911", c.targets)
 	}
+	if c.targets.States == nil {
+		t.Error("targets have no TargetStates: a down broker would be logged at WARN on every scrape")
+	}
 	if c.targets.Concurrency != 16 || c.options.Concurrency != 16 {
 		t.Errorf("concurrency = %d/%d, want 16", c.targets.Concurrency, c.options.Concurrency)
 	}

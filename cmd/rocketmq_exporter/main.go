@@ -107,15 +107,19 @@ type server struct {
 	client     collector.Client
 	// moduleClients are the /probe auth modules' clients.
 	moduleClients map[string]collector.Client
-	closers       []func() error
-	selfReg       *prometheus.Registry
+	// probeStates remember which /probe targets are down, per auth module
+	// ("" = default credentials), so only state changes are logged.
+	probeStates map[string]*collector.TargetStates
+	closers     []func() error
+	selfReg     *prometheus.Registry
 	// slots bounds concurrent scrapes (nil = unlimited).
 	slots chan struct{}
 	ready atomic.Bool
 }
 
 func newServer(cfg *config, logger *slog.Logger) (*server, error) {
-	s := &server{cfg: cfg, logger: logger, moduleClients: map[string]collector.Client{}}
+	s := &server{cfg: cfg, logger: logger, moduleClients: map[string]collector.Client{},
+		probeStates: map[string]*collector.TargetStates{"": collector.NewTargetStates(0)}}
 	var err error
 	s.collectors, err = collector.NewCollectors(collector.Registrations(), cfg.enabled, cfg.options, logger)
 	if err != nil {
@@ -143,6 +147,7 @@ func newServer(cfg *config, logger *slog.Logger) (*server, error) {
 	for name, m := range cfg.authModules {
 		mc, raw := newRocketMQClient(cfg, m.credentials, logger.With("auth_module", name))
 		s.moduleClients[name] = mc
+		s.probeStates[name] = collector.NewTargetStates(0)
 		s.closers = append(s.closers, raw.Close)
 		rawClients["auth_module:"+name] = raw
 		logger.Info("Probe auth module loaded", "auth_module", name, "sources", m.sources)

@@ -46,6 +46,8 @@ func (s *server) serveProbe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := s.client
+	// Per account: a target may answer one ACL identity and refuse another.
+	t.States = s.probeStates[""]
 	if name := q.Get("auth_module"); name != "" {
 		c, ok := s.moduleClients[name]
 		if !ok {
@@ -53,6 +55,7 @@ func (s *server) serveProbe(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		client = c
+		t.States = s.probeStates[name]
 	}
 	cs, err := s.selectCollectors(q["collect[]"])
 	if err != nil {
