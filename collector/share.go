@@ -15,8 +15,8 @@ import (
 )
 
 // Shared lets scrapes of the same targets share one collection: a scrape
-// that starts while another one is collecting the same targets, through the
-// same client and with the same collectors, waits for that collection and
+// that starts while another one is collecting the same targets (and
+// Targets.States), through the same client and with the same collectors, waits for that collection and
 // sends its metrics instead of asking the cluster again. Two Prometheus
 // servers of an HA pair scrape each target at nearly the same moment; on a
 // large cluster each collection is tens of thousands of requests.
@@ -48,6 +48,7 @@ func NewShared() *Shared {
 type collection struct {
 	client     Client
 	collectors map[string]Collector
+	states     *TargetStates
 	deadline   time.Time // zero: none
 	done       chan struct{}
 	metrics    []prometheus.Metric // set before done is closed
@@ -82,7 +83,7 @@ func (s *sharedScrape) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	deadline, _ := s.ctx.Deadline()
-	c, leader := s.sh.join(key, s.client, s.collectors, deadline)
+	c, leader := s.sh.join(key, s.client, s.collectors, s.targets.States, deadline)
 	if leader {
 		s.lead(c, key, ch)
 		return
@@ -125,16 +126,16 @@ func (s *sharedScrape) lead(c *collection, key string, ch chan<- prometheus.Metr
 
 // join returns the running collection to wait for, or a new one that the
 // caller must run (leader).
-func (sh *Shared) join(key string, client Client, collectors map[string]Collector, deadline time.Time) (c *collection, leader bool) {
+func (sh *Shared) join(key string, client Client, collectors map[string]Collector, states *TargetStates, deadline time.Time) (c *collection, leader bool) {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	for _, c := range sh.inflight[key] {
-		if equal(c.client, client) && sameCollectors(c.collectors, collectors) && !later(c.deadline, deadline) {
+		if equal(c.client, client) && sameCollectors(c.collectors, collectors) && c.states == states && !later(c.deadline, deadline) {
 			c.joined++
 			return c, false
 		}
 	}
-	c = &collection{client: client, collectors: collectors, deadline: deadline, done: make(chan struct{})}
+	c = &collection{client: client, collectors: collectors, states: states, deadline: deadline, done: make(chan struct{})}
 	sh.inflight[key] = append(sh.inflight[key], c)
 	return c, true
 }

@@ -130,6 +130,11 @@ func TestSharedKeepsApart(t *testing.T) {
 		func() { scrapeText(t, sh.New(long, oneNS, f, cs, nil)) },                                               // other targets
 		func() { scrapeText(t, sh.New(long, clusterTargets, f, map[string]Collector{"x": shareable}, nil)) },    // other collectors
 		func() { scrapeText(t, sh.New(long, clusterTargets, f, map[string]Collector{"test": perBroker}, nil)) }, // not comparable
+		func() { // other target states
+			withStates := clusterTargets
+			withStates.States = NewTargetStates(16)
+			scrapeText(t, sh.New(long, withStates, f, cs, nil))
+		},
 	} {
 		n := sh.running()
 		wg.Go(start)
@@ -142,8 +147,8 @@ func TestSharedKeepsApart(t *testing.T) {
 	}
 	close(gate)
 	wg.Wait()
-	if got := f.callCount("BrokerClusterInfo", "ns2:9876"); got != 5 {
-		t.Errorf("cluster read %d times, want one per separate collection (5)", got)
+	if got := f.callCount("BrokerClusterInfo", "ns2:9876"); got != 6 {
+		t.Errorf("cluster read %d times, want one per separate collection (6)", got)
 	}
 }
 
