@@ -110,6 +110,9 @@ type server struct {
 	// probeStates remember which /probe targets are down, per auth module
 	// ("" = default credentials), so only state changes are logged.
 	probeStates map[string]*collector.TargetStates
+	// shared lets concurrent scrapes of the same targets (an HA pair of
+	// Prometheus servers) share one collection.
+	shared *collector.Shared
 	closers     []func() error
 	selfReg     *prometheus.Registry
 	// slots bounds concurrent scrapes (nil = unlimited).
@@ -119,7 +122,8 @@ type server struct {
 
 func newServer(cfg *config, logger *slog.Logger) (*server, error) {
 	s := &server{cfg: cfg, logger: logger, moduleClients: map[string]collector.Client{},
-		probeStates: map[string]*collector.TargetStates{"": collector.NewTargetStates(0)}}
+		probeStates: map[string]*collector.TargetStates{"": collector.NewTargetStates(0)},
+		shared:      collector.NewShared()}
 	var err error
 	s.collectors, err = collector.NewCollectors(collector.Registrations(), cfg.enabled, cfg.options, logger)
 	if err != nil {
@@ -271,8 +275,8 @@ func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.scrapeContext(r)
 	defer cancel()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.New(ctx, s.cfg.targets, s.client, cs, s.logger))
-	s.promHandler(prometheus.Gatherers{s.selfReg, reg}).ServeHTTP(w, r)
+	reg.MustRegister(s.shared.New(ctx, s.cfg.targets, s.client, cs, s.logger))
+	s.promHandler(gatherAll{s.selfReg, reg}).ServeHTTP(w, r)
 }
 
 // promHandler serves what could be gathered even if some of it was invalid:

@@ -65,6 +65,6 @@ func (s *server) serveProbe(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := s.scrapeContext(r)
 	defer cancel()
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collector.New(ctx, t, client, cs, s.logger.With("probe", target)))
+	reg.MustRegister(s.shared.New(ctx, t, client, cs, s.logger.With("probe", target)))
 	s.promHandler(reg).ServeHTTP(w, r)
 }
