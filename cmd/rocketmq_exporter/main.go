@@ -112,9 +112,9 @@ type server struct {
 	probeStates map[string]*collector.TargetStates
 	// shared lets concurrent scrapes of the same targets (an HA pair of
 	// Prometheus servers) share one collection.
-	shared *collector.Shared
-	closers     []func() error
-	selfReg     *prometheus.Registry
+	shared  *collector.Shared
+	closers []func() error
+	selfReg *prometheus.Registry
 	// slots bounds concurrent scrapes (nil = unlimited).
 	slots chan struct{}
 	ready atomic.Bool
