@@ -73,7 +73,8 @@ func Start(upstreams []string, opts Options) (*Proxy, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
 		opts: opts, log: log,
-		upstream: rocketmq.NewClient(rocketmq.ClientOptions{}),
+		// It forwards the exporter's traffic: the exporter limits itself.
+		upstream: rocketmq.NewClient(rocketmq.ClientOptions{MaxInFlightPerAddr: -1}),
 		toProxy:  map[string]string{}, toUp: map[string]string{},
 		ctx: ctx, cancel: cancel,
 		conns: map[net.Conn]struct{}{}, counts: map[int]int{}, cache: map[string]*answer{},
