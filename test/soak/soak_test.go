@@ -505,9 +505,9 @@ func analyse(t *testing.T, dur time.Duration, samples, checkpoints []sample, qui
 	st.mu.Unlock()
 	var b strings.Builder
 	all := func(f func(sample) float64) float64 { return maxOf(col(samples, f)) }
-	fmt.Fprintf(&b, "Soak: %v (%v after a %v warm-up), %d checkpoints, %d scrapes (%.1f/s)\n",
-		dur, elapsed-warm, warm, len(steady), total, float64(total)/elapsed.Seconds())
-	fmt.Fprintf(&b, "Scrapes: %d non-200, %d failed, %d invalid of %d checked; latency p50 %v, p99 %v, max %v\n",
+	fmt.Fprintf(&b, "- Soak: %v (%v after a %v warm-up), %d checkpoints, %d scrapes (%.1f/s)\n",
+		dur, (elapsed - warm).Round(time.Second), warm.Round(time.Second), len(steady), total, float64(total)/elapsed.Seconds())
+	fmt.Fprintf(&b, "- Scrapes: %d non-200, %d failed, %d invalid of %d checked; latency p50 %v, p99 %v, max %v\n",
 		st.non200.Load(), st.failed.Load(), st.invalid.Load(), total/10,
 		quantile(lat, 0.5).Round(time.Millisecond), quantile(lat, 0.99).Round(time.Millisecond), quantile(lat, 1).Round(time.Millisecond))
 	fmt.Fprintf(&b, "\n| | checkpoints, first third (median / max) | checkpoints, last third (median / max) | max of every 1s sample | quiet start | quiet end |\n|---|---|---|---|---|---|\n")
@@ -523,7 +523,7 @@ func analyse(t *testing.T, dur time.Duration, samples, checkpoints []sample, qui
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	b.WriteString("\nFaults injected:")
+	b.WriteString("\n- Faults injected:")
 	for _, n := range names {
 		fmt.Fprintf(&b, " %s ×%d;", n, faults[n])
 	}
