@@ -363,3 +363,28 @@ func (g *safeGroup) Wait() error {
 	}
 	return errors.Join(append([]error{err}, g.panics...)...)
 }
+
+// forget bounds the long-lived per-target state some collectors keep between
+// scrapes: it deletes the entries of m last seen more than ttl before now
+// (ttl <= 0: none by age) and then, while m holds more than max entries, the
+// least recently seen ones. The caller holds m's lock.
+func forget[K comparable, V any](m map[K]V, now time.Time, ttl time.Duration, max int, seen func(V) time.Time) {
+	if ttl > 0 {
+		for k, v := range m {
+			if now.Sub(seen(v)) > ttl {
+				delete(m, k)
+			}
+		}
+	}
+	for len(m) > max {
+		var oldest K
+		var oldestSeen time.Time
+		first := true
+		for k, v := range m {
+			if s := seen(v); first || s.Before(oldestSeen) {
+				oldest, oldestSeen, first = k, s, false
+			}
+		}
+		delete(m, oldest)
+	}
+}

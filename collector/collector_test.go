@@ -262,3 +262,24 @@ rocketmq_scrape_collector_success{collector=%q} 0
 		})
 	}
 }
+
+func TestForget(t *testing.T) {
+	now := time.Unix(1000, 0)
+	m := map[string]time.Time{
+		"stale": now.Add(-20 * time.Minute), "old": now.Add(-3 * time.Minute),
+		"mid": now.Add(-2 * time.Minute), "new": now.Add(-time.Minute),
+	}
+	seen := func(v time.Time) time.Time { return v }
+	forget(m, now, 15*time.Minute, 10, seen)
+	if _, ok := m["stale"]; ok || len(m) != 3 {
+		t.Errorf("after TTL: %v, want stale gone and 3 left", m)
+	}
+	forget(m, now, 0, 2, seen)
+	if _, ok := m["old"]; ok || len(m) != 2 {
+		t.Errorf("after size bound: %v, want the least recently seen gone", m)
+	}
+	forget(m, now, 0, 0, seen)
+	if len(m) != 0 {
+		t.Errorf("max 0 keeps %v", m)
+	}
+}

@@ -514,20 +514,5 @@ func (t *leaderTracker) observe(key dledgerGroupKey, at time.Time, leader string
 func (t *leaderTracker) expire(now time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for k, st := range t.groups {
-		if now.Sub(st.seen) > t.ttl {
-			delete(t.groups, k)
-		}
-	}
-	for len(t.groups) > t.max {
-		var oldest dledgerGroupKey
-		var oldestSeen time.Time
-		first := true
-		for k, st := range t.groups {
-			if first || st.seen.Before(oldestSeen) {
-				oldest, oldestSeen, first = k, st.seen, false
-			}
-		}
-		delete(t.groups, oldest)
-	}
+	forget(t.groups, now, t.ttl, t.max, func(st *leaderState) time.Time { return st.seen })
 }

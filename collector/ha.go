@@ -135,22 +135,7 @@ func (r *recentGroups[K, V]) remember(k K, v V, at time.Time) {
 func (r *recentGroups[K, V]) missing(now time.Time, present map[K]bool) map[K]V {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for k, e := range r.m {
-		if now.Sub(e.seen) > r.ttl {
-			delete(r.m, k)
-		}
-	}
-	for len(r.m) > r.max {
-		var oldest K
-		var oldestSeen time.Time
-		first := true
-		for k, e := range r.m {
-			if first || e.seen.Before(oldestSeen) {
-				oldest, oldestSeen, first = k, e.seen, false
-			}
-		}
-		delete(r.m, oldest)
-	}
+	forget(r.m, now, r.ttl, r.max, func(e *recentGroup[V]) time.Time { return e.seen })
 	out := map[K]V{}
 	for k, e := range r.m {
 		if !present[k] {

@@ -306,8 +306,9 @@ func (ts *TargetStates) markDown(kind, addr string, now time.Time) (since time.T
 		}
 		return d.since, false
 	}
-	if d == nil && len(ts.down) >= ts.size {
-		ts.evictOldest()
+	if d == nil {
+		// Room for the new entry: entries past the TTL are stale anyway.
+		forget(ts.down, now, targetStateTTL, ts.size-1, func(d *downSince) time.Time { return d.last })
 	}
 	ts.down[k] = &downSince{since: now, last: now}
 	return now, true
@@ -328,17 +329,6 @@ func (ts *TargetStates) markUp(kind, addr string, now time.Time) (since time.Tim
 	}
 	delete(ts.down, k)
 	return d.since, now.Sub(d.last) <= targetStateTTL
-}
-
-func (ts *TargetStates) evictOldest() {
-	var oldest targetKey
-	var at time.Time
-	for k, d := range ts.down {
-		if at.IsZero() || d.last.Before(at) {
-			oldest, at = k, d.last
-		}
-	}
-	delete(ts.down, oldest)
 }
 
 // logDown logs a failed read at WARN when the target has just gone down and
