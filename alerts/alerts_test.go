@@ -57,9 +57,20 @@ func promtool(t *testing.T) string {
 	t.Helper()
 	p, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Skip("promtool not on PATH (Debian package prometheus); CI installs it")
+		missingTool(t, "promtool", "Debian package prometheus")
 	}
 	return p
+}
+
+// missingTool skips a test whose external tool is not installed, or fails it
+// when RMQ_REQUIRE_TOOLS=1: CI installs the tools, so there a missing one is a
+// broken install that must not pass as a skip.
+func missingTool(t testing.TB, tool, hint string) {
+	t.Helper()
+	if os.Getenv("RMQ_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("%s not found and RMQ_REQUIRE_TOOLS=1 (%s)", tool, hint)
+	}
+	t.Skipf("%s not found (%s); RMQ_REQUIRE_TOOLS=1 makes this a failure", tool, hint)
 }
 
 func TestPromtoolCheckRules(t *testing.T) {

@@ -462,7 +462,7 @@ func checkComposePrometheus(t *testing.T, p *types.Project, jobs interface{ Matc
 	// container sees.
 	promtool, err := exec.LookPath("promtool")
 	if err != nil {
-		t.Log("promtool not installed: skipping promtool check config (CI installs it)")
+		missingToolCheck(t, "promtool", "promtool check config")
 		return
 	}
 	dir := t.TempDir()
@@ -511,7 +511,7 @@ func checkComposeAlertmanager(t *testing.T, p *types.Project) {
 	}
 	amtool, err := exec.LookPath("amtool")
 	if err != nil {
-		t.Log("amtool not installed: skipping amtool check-config (CI installs it)")
+		missingToolCheck(t, "amtool", "amtool check-config")
 		return
 	}
 	if out, err := exec.Command(amtool, "check-config", host).CombinedOutput(); err != nil {
@@ -614,4 +614,16 @@ func checkComposeGrafana(t *testing.T, p *types.Project) {
 			}
 		}
 	}
+}
+
+// missingToolCheck notes a check left out because its tool is not installed
+// (the rest of the test has run), or fails the test when RMQ_REQUIRE_TOOLS=1:
+// CI installs the tools, so there a missing one is a broken install that must
+// not pass unnoticed.
+func missingToolCheck(t testing.TB, tool, check string) {
+	t.Helper()
+	if os.Getenv("RMQ_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("%s not found and RMQ_REQUIRE_TOOLS=1: cannot run %s", tool, check)
+	}
+	t.Logf("%s not found: %s skipped (RMQ_REQUIRE_TOOLS=1 makes this a failure)", tool, check)
 }

@@ -88,11 +88,11 @@ func TestEndToEnd(t *testing.T) {
 	}
 	promBin, ok := findBinary("E2E_PROMETHEUS", "prometheus")
 	if !ok {
-		t.Skip("prometheus not installed (Debian package prometheus)")
+		missingTool(t, "prometheus", "Debian package prometheus, or E2E_PROMETHEUS=<path>")
 	}
 	amBin, ok := findBinary("E2E_ALERTMANAGER", "prometheus-alertmanager", "alertmanager")
 	if !ok {
-		t.Skip("alertmanager not installed (Debian package prometheus-alertmanager)")
+		missingTool(t, "alertmanager", "Debian package prometheus-alertmanager, or E2E_ALERTMANAGER=<path>")
 	}
 	dir := t.TempDir()
 	exporterBin := buildExporter(t, dir)

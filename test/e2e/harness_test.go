@@ -45,6 +45,17 @@ func findBinary(env string, names ...string) (string, bool) {
 	return "", false
 }
 
+// missingTool skips a test whose external tool is not installed, or fails it
+// when RMQ_REQUIRE_TOOLS=1: CI installs the tools, so there a missing one is a
+// broken install that must not pass as a skip.
+func missingTool(t testing.TB, tool, hint string) {
+	t.Helper()
+	if os.Getenv("RMQ_REQUIRE_TOOLS") == "1" {
+		t.Fatalf("%s not found and RMQ_REQUIRE_TOOLS=1 (%s)", tool, hint)
+	}
+	t.Skipf("%s not found (%s); RMQ_REQUIRE_TOOLS=1 makes this a failure", tool, hint)
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -133,7 +144,7 @@ func buildExporter(t *testing.T, dir string) string {
 	if _, err := os.Stat(goBin); err != nil {
 		var ok bool
 		if goBin, ok = findBinary("GO", "go"); !ok {
-			t.Skip("no go toolchain to build the exporter")
+			missingTool(t, "go", "the toolchain that builds the exporter")
 		}
 	}
 	out := filepath.Join(dir, "rocketmq_exporter")
