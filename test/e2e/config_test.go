@@ -15,7 +15,7 @@ func TestDeployConfigs(t *testing.T) {
 			t.Errorf("promtool check config: %v\n%s", err, out)
 		}
 	} else {
-		t.Log("promtool not installed: prometheus.yml not checked")
+		missingCheck(t, "promtool", "prometheus.yml not checked")
 	}
 	if amtool, ok := findBinary("E2E_AMTOOL", "amtool"); ok {
 		out, err := exec.Command(amtool, "check-config", filepath.Join(repoRoot, "deploy/alertmanager/alertmanager.yml")).CombinedOutput()
@@ -23,7 +23,7 @@ func TestDeployConfigs(t *testing.T) {
 			t.Errorf("amtool check-config: %v\n%s", err, out)
 		}
 	} else {
-		t.Log("amtool not installed: alertmanager.yml not checked")
+		missingCheck(t, "amtool", "alertmanager.yml not checked")
 	}
 }
 

@@ -56,6 +56,17 @@ func missingTool(t testing.TB, tool, hint string) {
 	t.Skipf("%s not found (%s); RMQ_REQUIRE_TOOLS=1 makes this a failure", tool, hint)
 }
 
+// missingCheck is missingTool for one check of several: the test goes on
+// (logging, or with RMQ_REQUIRE_TOOLS=1 failing) so the other checks run.
+func missingCheck(t testing.TB, tool, what string) {
+	t.Helper()
+	if os.Getenv("RMQ_REQUIRE_TOOLS") == "1" {
+		t.Errorf("%s not found and RMQ_REQUIRE_TOOLS=1: %s", tool, what)
+		return
+	}
+	t.Logf("%s not found: %s (RMQ_REQUIRE_TOOLS=1 makes this a failure)", tool, what)
+}
+
 func freeAddr(t *testing.T) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
