@@ -24,11 +24,19 @@ const (
 	group        = "GroupE2E"
 )
 
+// electionDelay is how long the DLedger group of the simulation stays
+// leaderless after its leader dies before the survivors elect a new one by
+// themselves (a real group takes about 4 s). It must outlast the no-leader
+// alert's way to Alertmanager (a few 1 s scrapes, the 5 s for:, the group
+// wait) plus the test's check that the alert stays firing while the group
+// has no leader, with room for a busy machine.
+const electionDelay = 30 * time.Second
+
 // startCluster starts a healthy simulated cluster: a master/slave group and
 // a 3-peer DLedger group, one topic and the canary's probe topic on both, one
-// online consumer group. With
-// Timing.Manual nothing changes unless the test says so: a killed leader
-// stays dead and unreplaced until the test elects another.
+// online consumer group. Nothing fails by itself; a killed DLedger leader is
+// replaced by an election of the survivors after electionDelay (then the
+// new leader takes the master role after a second, as a real one does).
 func startCluster(t *testing.T) *rmqsim.Cluster {
 	t.Helper()
 	c, err := rmqsim.Start(rmqsim.Spec{
@@ -36,7 +44,7 @@ func startCluster(t *testing.T) *rmqsim.Cluster {
 			{Cluster: cluster, Name: "broker-a", Mode: rmqsim.MasterSlave, Replicas: 2},
 			{Cluster: cluster, Name: dledgerGroup, Mode: rmqsim.DLedger, Replicas: 3},
 		},
-		Timing: rmqsim.Timing{Manual: true},
+		Timing: rmqsim.Timing{StaleLeaderWindow: electionDelay, RoleChangeDelay: time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -215,6 +223,7 @@ func TestEndToEnd(t *testing.T) {
 		if fired.path != "/rocketmq/critical" || fired.labels["severity"] != "critical" || fired.labels["cluster"] != cluster {
 			t.Errorf("no-leader alert delivered as %+v", fired)
 		}
+		t.Logf("no-leader alert delivered %s after the kill", time.Since(killedAt).Round(time.Second))
 		if fired.startsAt.Before(killedAt.Add(-2 * time.Second)) {
 			t.Errorf("no-leader alert started at %s, before the leader was killed at %s", fired.startsAt, killedAt)
 		}
@@ -227,16 +236,37 @@ func TestEndToEnd(t *testing.T) {
 			}
 		}
 
-		var newLeader string
-		for _, n := range sim.Group(dledgerGroup) {
-			if n.Alive() {
-				newLeader = n.SelfID()
-				break
-			}
+		if d := time.Since(killedAt); d >= electionDelay {
+			t.Fatalf("the no-leader checks took %s, not less than the simulated election delay %s: raise electionDelay", d, electionDelay)
 		}
+
+		// The survivors elect a new leader by themselves: first the peers
+		// name it in a new term (what has_leader reads), then it takes the
+		// master role. electedAt is the last time the term was still the
+		// old one, so the election happened after it.
+		deadline := killedAt.Add(electionDelay + 30*time.Second)
 		electedAt := time.Now()
-		if err := sim.ForceLeader(dledgerGroup, newLeader); err != nil {
-			t.Fatal(err)
+		for sim.Term(dledgerGroup) == 1 {
+			if time.Now().After(deadline) {
+				t.Fatalf("the DLedger group held no election within %s of the kill", time.Since(killedAt))
+			}
+			electedAt = time.Now()
+			time.Sleep(50 * time.Millisecond)
+		}
+		var leader *rmqsim.Node
+		for leader = sim.Leader(dledgerGroup); leader == nil; leader = sim.Leader(dledgerGroup) {
+			if time.Now().After(deadline) {
+				t.Fatalf("the elected DLedger peer did not become master within %s of the kill", time.Since(killedAt))
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		newLeader := leader.SelfID()
+		if newLeader == oldLeader.SelfID() || !leader.Alive() {
+			t.Fatalf("elected %s (alive %v) after killing %s", newLeader, leader.Alive(), oldLeader.SelfID())
+		}
+		// Term 1 at start, one more per election: exactly one happened.
+		if term := sim.Term(dledgerGroup); term != 2 {
+			t.Errorf("DLedger term %d after the failover, want 2", term)
 		}
 
 		changed := hook.waitEvent(t, 60*time.Second, "RocketMQDLedgerLeaderChanged", func(e alertEvent) bool {
