@@ -30,31 +30,19 @@ func decodeJSON(what string, body []byte, v any) error {
 // DecodeClusterInfo decodes GET_BROKER_CLUSTER_INFO (106). The NameServer
 // keys brokerAddrs by bare integers in every version.
 func DecodeClusterInfo(body []byte) (*ClusterInfo, error) {
-	var ci ClusterInfo
-	if err := decodeJSON("cluster info", body, &ci); err != nil {
-		return nil, err
-	}
-	return &ci, nil
+	return decodeInto[ClusterInfo]("cluster info", body)
 }
 
 // DecodeTopicList decodes GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206) and
 // GET_TOPICS_BY_CLUSTER (224).
 func DecodeTopicList(body []byte) (*TopicList, error) {
-	var tl TopicList
-	if err := decodeJSON("topic list", body, &tl); err != nil {
-		return nil, err
-	}
-	return &tl, nil
+	return decodeInto[TopicList]("topic list", body)
 }
 
 // DecodeTopicRouteData decodes GET_ROUTEINFO_BY_TOPIC (105) in both the
 // fastjson form and the standard form (acceptStandardJsonOnly).
 func DecodeTopicRouteData(body []byte) (*TopicRouteData, error) {
-	var rd TopicRouteData
-	if err := decodeJSON("topic route", body, &rd); err != nil {
-		return nil, err
-	}
-	return &rd, nil
+	return decodeInto[TopicRouteData]("topic route", body)
 }
 
 // DecodeRuntimeInfo decodes the KVTable of GET_BROKER_RUNTIME_INFO (28).
@@ -125,22 +113,14 @@ func DecodeTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
 
 // genericTopicConfigWrapper is the encoding/json path of DecodeTopicConfigWrapper.
 func genericTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
-	var w TopicConfigWrapper
-	if err := decodeJSON("topic config", body, &w); err != nil {
-		return nil, err
-	}
-	return &w, nil
+	return decodeInto[TopicConfigWrapper]("topic config", body)
 }
 
 // DecodeSubscriptionGroupWrapper decodes GET_ALL_SUBSCRIPTIONGROUP_CONFIG
 // (201) in its 4.9 (SubscriptionGroupManager) and 5.x (wrapper with
 // forbiddenTable) shapes.
 func DecodeSubscriptionGroupWrapper(body []byte) (*SubscriptionGroupWrapper, error) {
-	var w SubscriptionGroupWrapper
-	if err := decodeJSON("subscription group config", body, &w); err != nil {
-		return nil, err
-	}
-	return &w, nil
+	return decodeInto[SubscriptionGroupWrapper]("subscription group config", body)
 }
 
 // parseQueueKey decodes a MessageQueue map key: the raw JSON text of the
@@ -287,11 +267,7 @@ func genericConsumeStatsList(body []byte) (*ConsumeStatsList, error) {
 
 // DecodeGroupList decodes QUERY_TOPIC_CONSUME_BY_WHO (300).
 func DecodeGroupList(body []byte) (*GroupList, error) {
-	var gl GroupList
-	if err := decodeJSON("group list", body, &gl); err != nil {
-		return nil, err
-	}
-	return &gl, nil
+	return decodeInto[GroupList]("group list", body)
 }
 
 // DecodeConsumeTimeSpan decodes QUERY_CONSUME_TIME_SPAN (303). The derived
@@ -327,20 +303,12 @@ func DecodeConsumerConnection(body []byte) (*ConsumerConnection, error) {
 
 // genericConsumerConnection is the encoding/json path of DecodeConsumerConnection.
 func genericConsumerConnection(body []byte) (*ConsumerConnection, error) {
-	var cc ConsumerConnection
-	if err := decodeJSON("consumer connection", body, &cc); err != nil {
-		return nil, err
-	}
-	return &cc, nil
+	return decodeInto[ConsumerConnection]("consumer connection", body)
 }
 
 // DecodeBrokerStatsData decodes VIEW_BROKER_STATS_DATA (315).
 func DecodeBrokerStatsData(body []byte) (*BrokerStatsData, error) {
-	var sd BrokerStatsData
-	if err := decodeJSON("broker stats", body, &sd); err != nil {
-		return nil, err
-	}
-	return &sd, nil
+	return decodeInto[BrokerStatsData]("broker stats", body)
 }
 
 // DecodeDLedgerMetadata decodes a DLedger METADATA (50000) answer. The body's
@@ -374,11 +342,7 @@ func decodeDLedgerTerm(body []byte) (*dledgerTermAnswer, error) {
 
 // DecodeHARuntimeInfo decodes GET_BROKER_HA_STATUS (907, 5.x).
 func DecodeHARuntimeInfo(body []byte) (*HARuntimeInfo, error) {
-	var hi HARuntimeInfo
-	if err := decodeJSON("HA runtime info", body, &hi); err != nil {
-		return nil, err
-	}
-	return &hi, nil
+	return decodeInto[HARuntimeInfo]("HA runtime info", body)
 }
 
 // wireReplica is one replica of the 5.1+ BrokerReplicasInfo.
@@ -997,4 +961,14 @@ func fastConsumeTimeSpan(body []byte) ([]QueueTimeSpan, error) {
 		return nil, err
 	}
 	return out, r.end()
+}
+
+// decodeInto decodes a relaxed-JSON body into a new T; what names the body in
+// errors.
+func decodeInto[T any](what string, body []byte) (*T, error) {
+	var v T
+	if err := decodeJSON(what, body, &v); err != nil {
+		return nil, err
+	}
+	return &v, nil
 }
