@@ -88,6 +88,13 @@ type Options struct {
 	Groups Filter
 	// SystemTopics exports system topics (TBW102, RMQ_SYS_*, …) too.
 	SystemTopics bool
+	// RetryTopics gives %RETRY% topics topic series too. Off by default:
+	// there is one per consumer group on every broker group (7,200 besides
+	// 10,000 normal topics in the scale scenario), each costing a
+	// GET_TOPIC_STATS_INFO per scrape, and the consumer collector already
+	// reports their backlog and total per group from the one
+	// GET_BROKER_CONSUME_STATS per master.
+	RetryTopics bool
 	// PerQueue adds per-queue series (topic offsets, consumer lag).
 	PerQueue bool
 	// LagSeconds enables lag in seconds (QUERY_CONSUME_TIME_SPAN, cached).

@@ -46,6 +46,7 @@ type consumerCollector struct {
 	consumed    *prometheus.Desc
 	lagSeconds  *prometheus.Desc
 	retryLag    *prometheus.Desc
+	retried     *prometheus.Desc
 	dlq         *prometheus.Desc
 	consumers   *prometheus.Desc
 	info        *prometheus.Desc
@@ -88,6 +89,9 @@ func newConsumerCollector(o Options, logger *slog.Logger) (Collector, error) {
 		retryLag: prometheus.NewDesc(name("group_retry_lag_messages"),
 			"Messages waiting in the group's %RETRY% topic on this broker group: max(0, brokerOffset - consumerOffset) summed over its queues (GET_BROKER_CONSUME_STATS).",
 			grp, nil),
+		retried: prometheus.NewDesc(name("group_retry_messages_total"),
+			"Messages put into the group's %RETRY% topic on this broker group (consumption failed and was sent back for a later retry): brokerOffset summed over its queues (GET_BROKER_CONSUME_STATS), the %RETRY% topic's rocketmq_topic_messages_total.",
+			grp, nil),
 		dlq: prometheus.NewDesc(name("group_dlq_messages"),
 			"Messages held in the group's %DLQ% topic on this broker group: sum over queues of maxOffset - minOffset (GET_TOPIC_STATS_INFO); only for groups that have a DLQ topic there.",
 			grp, nil),
@@ -120,6 +124,16 @@ func (t *consumerTopic) lagMessages() int64 {
 	var n int64
 	for _, q := range t.queues {
 		n += max(0, q.broker-q.consumer)
+	}
+	return n
+}
+
+// brokerMessages is what the topic's queues hold and ever held: the sum of
+// their max offsets.
+func (t *consumerTopic) brokerMessages() int64 {
+	var n int64
+	for _, q := range t.queues {
+		n += q.broker
 	}
 	return n
 }
@@ -526,6 +540,7 @@ func (c *consumerCollector) emit(ch chan<- prometheus.Metric, cb *consumerBroker
 		}
 		if g.retry != nil {
 			ch <- newSeries(c.retryLag, prometheus.GaugeValue, float64(g.retry.lagMessages()), gv)
+			ch <- newSeries(c.retried, prometheus.CounterValue, float64(g.retry.brokerMessages()), gv)
 		}
 		if g.connKnown {
 			m := c.status.observe(statusKey{cb.b.Addr, cluster, broker, g.name}, now, g.topics)

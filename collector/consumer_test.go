@@ -806,10 +806,10 @@ func TestConsumerCardinality(t *testing.T) {
 		}
 		f.brokerConsumeStats[addr] = list
 	}
-	// Per (master, group): consumers, info, TPS, retry lag, 4 status = 8;
-	// per (master, group, topic): lag, consumed, lag seconds = 3; per queue 1;
-	// idle groups none.
-	want := B * G * (8 + 3*T)
+	// Per (master, group): consumers, info, TPS, retry lag and total, 4
+	// status = 9; per (master, group, topic): lag, consumed, lag seconds =
+	// 3; per queue 1; idle groups none.
+	want := B * G * (9 + 3*T)
 	if n := countSeries(t, newTestConsumer(t, Options{LagSeconds: true}), s); n != want {
 		t.Errorf("%d series, want %d", n, want)
 	}

@@ -212,7 +212,7 @@ func (c *topicCollector) selectTopics(b *Broker, tc *rocketmq.TopicConfigWrapper
 			continue
 		}
 		typ := classifyTopic(name, internal)
-		if typ == topicTypeSystem && !c.opts.SystemTopics {
+		if typ == topicTypeSystem && !c.opts.SystemTopics || typ == topicTypeRetry && !c.opts.RetryTopics {
 			continue
 		}
 		out = append(out, topicJob{b: b, bl: bl, topic: name, typ: typ})

@@ -97,7 +97,6 @@ func TestTopicValues(t *testing.T) {
 		`rocketmq_topic_retained_messages{broker="broker-a",cluster="DefaultCluster",topic="TopicA",type="normal"} 1214`,
 		`rocketmq_topic_queues{broker="broker-a",cluster="DefaultCluster",topic="TopicA",type="normal"} 4`,
 		`rocketmq_topic_last_update_timestamp_seconds{broker="broker-a",cluster="DefaultCluster",topic="TopicA",type="normal"} 1.795255724261e+09`,
-		`rocketmq_topic_messages_total{broker="broker-a",cluster="DefaultCluster",topic="%RETRY%GroupA",type="retry"} 1`,
 		`rocketmq_topic_messages_total{broker="broker-b",cluster="MSCluster",topic="TopicMS",type="normal"}`,
 		`rocketmq_topic_messages_total{broker="RaftNode00",cluster="RaftCluster",topic="TopicRaft",type="normal"}`,
 	} {
@@ -110,6 +109,19 @@ func TestTopicValues(t *testing.T) {
 	}
 	if strings.Contains(text, "type=\"system\"") {
 		t.Error("system topics exported by default")
+	}
+	if strings.Contains(text, "type=\"retry\"") {
+		t.Error("retry topics exported by default")
+	}
+
+	// With retry topics on: %RETRY%GroupA holds one message on broker-a.
+	_, s = topicFake(t)
+	text, err = collectExposition(t, newTestTopic(t, Options{RetryTopics: true}), s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `rocketmq_topic_messages_total{broker="broker-a",cluster="DefaultCluster",topic="%RETRY%GroupA",type="retry"} 1`; !hasSample(text, want) {
+		t.Errorf("missing %s", want)
 	}
 }
 
@@ -125,9 +137,18 @@ func TestTopicFilters(t *testing.T) {
 		}
 		return out
 	}
-	t.Run("default skips system topics", func(t *testing.T) {
+	t.Run("default skips system and retry topics", func(t *testing.T) {
 		f, s := topicFake(t)
 		if _, err := collectExposition(t, newTestTopic(t, Options{}), s); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.Join(sortedStrings(statsCalls(f)), ","), "TopicA,TopicTest"; got != want {
+			t.Errorf("requests %s, want %s", got, want)
+		}
+	})
+	t.Run("retry topics on request", func(t *testing.T) {
+		f, s := topicFake(t)
+		if _, err := collectExposition(t, newTestTopic(t, Options{RetryTopics: true}), s); err != nil {
 			t.Fatal(err)
 		}
 		got := strings.Join(sortedStrings(statsCalls(f)), ",")
@@ -142,7 +163,7 @@ func TestTopicFilters(t *testing.T) {
 		f.topicStats[fakeKey(a, "TBW102")] = &rocketmq.TopicStatsTable{OffsetTable: map[rocketmq.MessageQueue]rocketmq.TopicOffset{
 			{Topic: "TBW102", BrokerName: "broker-a", QueueID: 0}: {},
 		}}
-		text, err := collectExposition(t, newTestTopic(t, Options{SystemTopics: true}), s)
+		text, err := collectExposition(t, newTestTopic(t, Options{SystemTopics: true, RetryTopics: true}), s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +180,7 @@ func TestTopicFilters(t *testing.T) {
 	})
 	t.Run("include and exclude", func(t *testing.T) {
 		f, s := topicFake(t)
-		text, err := collectExposition(t, newTestTopic(t, Options{Topics: mustFilter(t, "Topic.*|%RETRY%.*", "TopicTest|%RETRY%GroupM.*")}), s)
+		text, err := collectExposition(t, newTestTopic(t, Options{RetryTopics: true, Topics: mustFilter(t, "Topic.*|%RETRY%.*", "TopicTest|%RETRY%GroupM.*")}), s)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,14 +265,14 @@ func TestTopic50(t *testing.T) {
 		t.Error(err)
 	}
 	// rmq_sys_*, the cluster- and broker-named topics and MSCluster_REPLY_TOPIC
-	// are system topics on 5.x too.
+	// are system topics on 5.x too; retry topics are off by default.
 	var asked []string
 	for _, c := range f.calledWith() {
 		if rest, ok := strings.CutPrefix(c, "TopicStats|"+addr+"|"); ok {
 			asked = append(asked, rest)
 		}
 	}
-	if got := strings.Join(sortedStrings(asked), ","); got != "%RETRY%GroupCtrl,%RETRY%GroupMS,TopicMS" {
+	if got := strings.Join(sortedStrings(asked), ","); got != "TopicMS" {
 		t.Errorf("asked for %s", got)
 	}
 }

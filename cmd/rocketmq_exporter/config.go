@@ -131,6 +131,7 @@ func newApp(env func(string) string) (*kingpin.Application, func() (*config, err
 	topicInclude := app.Flag("collector.topic.include", "Regexp (anchored) of topics to export; default all.").String()
 	topicExclude := app.Flag("collector.topic.exclude", "Regexp (anchored) of topics not to export.").String()
 	app.Flag("collector.topic.system", "Also export system topics (TBW102, RMQ_SYS_*, SCHEDULE_TOPIC_XXXX, …).").BoolVar(&c.options.SystemTopics)
+	app.Flag("collector.topic.retry", "Also export %RETRY% topics as topic series (one per consumer group and broker group, a GET_TOPIC_STATS_INFO each); their backlog and total are in rocketmq_consumer_group_retry_* anyway.").BoolVar(&c.options.RetryTopics)
 	groupInclude := app.Flag("collector.consumer.include", "Regexp (anchored) of consumer groups to export; default all.").String()
 	groupExclude := app.Flag("collector.consumer.exclude", "Regexp (anchored) of consumer groups not to export.").String()
 	app.Flag("collector.per-queue", "Add per-queue series (topic offsets, consumer lag). Multiplies the series count by the queue count.").BoolVar(&c.options.PerQueue)

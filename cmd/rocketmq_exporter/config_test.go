@@ -58,7 +58,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	if c.credentials != nil || c.tls != nil || c.probeAllowed != nil || c.authModules != nil {
 		t.Errorf("unexpected creds %v, tls %v, probe %v, modules %v", c.credentials, c.tls, c.probeAllowed, c.authModules)
 	}
-	if !c.options.LagSeconds || c.options.DLedgerTermProbe || c.options.PerQueue || c.options.SystemTopics {
+	if !c.options.LagSeconds || c.options.DLedgerTermProbe || c.options.PerQueue || c.options.SystemTopics || c.options.RetryTopics {
 		t.Errorf("options = %+v", c.options)
 	}
 	if c.options.Topics.Include != nil || c.options.Groups.Exclude != nil {
@@ -86,13 +86,13 @@ func TestParseConfigModes(t *testing.T) {
 }
 
 func TestParseConfigCollectors(t *testing.T) {
-	c := mustParse(t, []string{"--no-collector.topic", "--collector.per-queue", "--collector.topic.system",
+	c := mustParse(t, []string{"--no-collector.topic", "--collector.per-queue", "--collector.topic.system", "--collector.topic.retry",
 		"--collector.topic.include=Topic.*", "--collector.consumer.exclude=CID_.*", "--no-collector.consumer.lag-seconds",
 		"--collector.dledger.term-probe"}, noEnv)
 	if c.enabled["topic"] || !c.enabled["broker"] {
 		t.Errorf("enabled = %v", c.enabled)
 	}
-	if !c.options.PerQueue || !c.options.SystemTopics || c.options.LagSeconds || !c.options.DLedgerTermProbe {
+	if !c.options.PerQueue || !c.options.SystemTopics || !c.options.RetryTopics || c.options.LagSeconds || !c.options.DLedgerTermProbe {
 		t.Errorf("options = %+v", c.options)
 	}
 	if !c.options.Topics.Match("TopicA") || c.options.Topics.Match("xTopicA") {
