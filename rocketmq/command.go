@@ -12,7 +12,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
+	"strconv"
+	"unicode/utf8"
 )
 
 // Serialize types carried in the top byte of the header-length word.
@@ -109,44 +112,38 @@ func IsFrameError(err error) bool {
 // EncodeFrame serializes c into one frame (length prefix included) using the
 // header form named by c.SerializeType.
 func EncodeFrame(c *Command) ([]byte, error) {
-	var header []byte
 	switch c.SerializeType {
 	case SerializeJSON:
-		h := jsonHeader{
-			Code: c.Code, ExtFields: c.ExtFields, Flag: c.Flag, Language: c.Language,
-			Opaque: c.Opaque, Remark: c.Remark, Version: c.Version,
-		}
-		if len(h.ExtFields) == 0 {
-			h.ExtFields = nil
-		}
-		if c.Language == "JAVA" {
-			h.SerializeTypeCurrentRPC = "JSON"
-		}
-		var err error
-		if header, err = json.Marshal(&h); err != nil {
-			return nil, err
-		}
+		// The header is appended straight into the frame: one allocation
+		// where marshalling a header and copying it took several.
+		buf := make([]byte, 8, 8+jsonHeaderSizeHint(c)+len(c.Body))
+		return finishFrame(appendJSONHeader(buf, c), c)
 	case SerializeRocketMQ:
-		var err error
-		if header, err = encodeBinaryHeader(c); err != nil {
+		header, err := encodeBinaryHeader(c)
+		if err != nil {
 			return nil, err
 		}
+		buf := make([]byte, 8, 8+len(header)+len(c.Body))
+		return finishFrame(append(buf, header...), c)
 	default:
 		return nil, fmt.Errorf("rocketmq: unknown serialize type %d", c.SerializeType)
 	}
-	if len(header) > 0xFFFFFF {
-		return nil, fmt.Errorf("rocketmq: header of %d bytes exceeds 24 bits", len(header))
+}
+
+// finishFrame fills in the length words of buf, which holds 8 reserved bytes
+// followed by the header, and appends the body.
+func finishFrame(buf []byte, c *Command) ([]byte, error) {
+	headerLen := len(buf) - 8
+	if headerLen > 0xFFFFFF {
+		return nil, fmt.Errorf("rocketmq: header of %d bytes exceeds 24 bits", headerLen)
 	}
-	total := 4 + len(header) + len(c.Body)
+	total := 4 + headerLen + len(c.Body)
 	if total > 0x7FFFFFFF-4 {
 		return nil, fmt.Errorf("rocketmq: frame of %d bytes too large", total)
 	}
-	buf := make([]byte, 8, 4+total)
 	binary.BigEndian.PutUint32(buf[0:4], uint32(total))
-	binary.BigEndian.PutUint32(buf[4:8], uint32(c.SerializeType)<<24|uint32(len(header)))
-	buf = append(buf, header...)
-	buf = append(buf, c.Body...)
-	return buf, nil
+	binary.BigEndian.PutUint32(buf[4:8], uint32(c.SerializeType)<<24|uint32(headerLen))
+	return append(buf, c.Body...), nil
 }
 
 // ReadFrame reads one frame from r. A frame larger than maxFrame (the value of
@@ -240,7 +237,17 @@ func DecodeFrame(frame []byte) (*Command, error) {
 	return c, nil
 }
 
+// decodeJSONHeader decodes a JSON header. The hand-written scanner takes what
+// real peers send; anything it is not sure to read exactly like
+// encoding/json goes to encoding/json, which stays the reference.
 func decodeJSONHeader(b []byte) (*Command, error) {
+	if c, ok := scanJSONHeader(b); ok {
+		return c, nil
+	}
+	return decodeJSONHeaderStd(b)
+}
+
+func decodeJSONHeaderStd(b []byte) (*Command, error) {
 	var h jsonHeader
 	if err := json.Unmarshal(b, &h); err != nil {
 		return nil, frameErr("JSON header: %v", err)
@@ -249,6 +256,410 @@ func decodeJSONHeader(b []byte) (*Command, error) {
 		Code: h.Code, Language: h.Language, Version: h.Version, Opaque: h.Opaque,
 		Flag: h.Flag, Remark: h.Remark, ExtFields: h.ExtFields,
 	}, nil
+}
+
+// The JSON header codec below stands in for encoding/json on the path of every
+// request and response. Its contract is to be indistinguishable from
+// encoding/json applied to jsonHeader: appendJSONHeader writes exactly the
+// bytes json.Marshal writes, escaping included, and scanJSONHeader either
+// decodes what json.Unmarshal decodes or declines, leaving the input to
+// encoding/json. FuzzHeaderCodec holds both to that.
+
+// jsonHeaderSizeHint bounds the size of c's JSON header when none of its
+// strings needs escaping, so that the frame buffer is not grown while the
+// header is appended: fixed text, four numbers at their longest, strings.
+func jsonHeaderSizeHint(c *Command) int {
+	n := len(`{"code":,"flag":,"language":"","opaque":,"version":}`) + 3*20 + 11 + len(c.Language)
+	if c.Remark != "" {
+		n += len(`,"remark":""`) + len(c.Remark)
+	}
+	if c.Language == "JAVA" {
+		n += len(`,"serializeTypeCurrentRPC":"JSON"`)
+	}
+	if len(c.ExtFields) > 0 {
+		n += len(`,"extFields":{}`)
+		for k, v := range c.ExtFields {
+			n += len(`"":"",`) + len(k) + len(v)
+		}
+	}
+	return n
+}
+
+// appendJSONHeader appends c's JSON header: jsonHeader's fields in their
+// (alphabetical) order, the empty optional ones left out, extFields sorted by
+// key.
+func appendJSONHeader(b []byte, c *Command) []byte {
+	b = append(b, `{"code":`...)
+	b = strconv.AppendInt(b, int64(c.Code), 10)
+	if len(c.ExtFields) > 0 {
+		b = append(b, `,"extFields":{`...)
+		b = appendExtFields(b, c.ExtFields)
+		b = append(b, '}')
+	}
+	b = append(b, `,"flag":`...)
+	b = strconv.AppendInt(b, int64(c.Flag), 10)
+	b = append(b, `,"language":`...)
+	b = appendHeaderString(b, c.Language)
+	b = append(b, `,"opaque":`...)
+	b = strconv.AppendInt(b, int64(c.Opaque), 10)
+	if c.Remark != "" {
+		b = append(b, `,"remark":`...)
+		b = appendHeaderString(b, c.Remark)
+	}
+	if c.Language == "JAVA" {
+		b = append(b, `,"serializeTypeCurrentRPC":"JSON"`...)
+	}
+	b = append(b, `,"version":`...)
+	b = strconv.AppendInt(b, int64(c.Version), 10)
+	return append(b, '}')
+}
+
+func appendExtFields(b []byte, ext map[string]string) []byte {
+	var small [8]string // requests carry a handful of fields: no allocation
+	keys := small[:0]
+	for k := range ext {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendHeaderString(b, k)
+		b = append(b, ':')
+		b = appendHeaderString(b, ext[k])
+	}
+	return b
+}
+
+const lowerHex = "0123456789abcdef"
+
+// appendHeaderString appends s as a JSON string escaped the way json.Marshal
+// escapes: quote, backslash and control characters (\b \f \n \r \t by
+// name, the rest as \u00XX), the HTML characters < > & and the JavaScript line
+// separators U+2028 and U+2029 as \uXXXX, and every byte that is not part of
+// valid UTF-8 as \ufffd.
+func appendHeaderString(b []byte, s string) []byte {
+	b = append(b, '"')
+	done := 0 // s[done:i] still has to be copied
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+				i++
+				continue
+			}
+			b = append(b, s[done:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', lowerHex[c>>4], lowerHex[c&0xF])
+			}
+			i++
+			done = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b = append(b, s[done:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[done:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', lowerHex[r&0xF])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		done = i
+	}
+	b = append(b, s[done:]...)
+	return append(b, '"')
+}
+
+// scanJSONHeader decodes a JSON header without encoding/json. It handles the
+// form peers write: one object, each known key at most once and spelt
+// exactly, integers without fraction or exponent, strings with valid UTF-8 and
+// the standard escapes, extFields an object of strings. Anything else (null
+// values, unknown or repeated keys, lone surrogates, numbers out of range,
+// syntax errors…) makes it decline, and encoding/json decides.
+func scanJSONHeader(b []byte) (*Command, bool) {
+	s := headerScanner{b: b}
+	if !s.consume('{') {
+		return nil, false
+	}
+	c := new(Command)
+	if s.consume('}') {
+		return c, s.end()
+	}
+	var seen uint
+	for {
+		key, ok := s.str()
+		if !ok || !s.consume(':') {
+			return nil, false
+		}
+		var bit uint
+		switch string(key) {
+		case "code":
+			bit = 1 << 0
+			c.Code, ok = s.goInt()
+		case "extFields":
+			bit = 1 << 1
+			c.ExtFields, ok = s.stringMap()
+		case "flag":
+			bit = 1 << 2
+			c.Flag, ok = s.goInt()
+		case "language":
+			bit = 1 << 3
+			c.Language, ok = s.text()
+		case "opaque":
+			bit = 1 << 4
+			var n int64
+			n, ok = s.int()
+			c.Opaque = int32(n)
+			ok = ok && int64(c.Opaque) == n
+		case "remark":
+			bit = 1 << 5
+			c.Remark, ok = s.text()
+		case "serializeTypeCurrentRPC":
+			bit = 1 << 6
+			_, ok = s.str()
+		case "version":
+			bit = 1 << 7
+			c.Version, ok = s.goInt()
+		default:
+			// Unknown, or known in another case, which encoding/json
+			// would match case-insensitively.
+			return nil, false
+		}
+		if !ok || seen&bit != 0 {
+			return nil, false
+		}
+		seen |= bit
+		if s.consume(',') {
+			continue
+		}
+		if s.consume('}') {
+			return c, s.end()
+		}
+		return nil, false
+	}
+}
+
+// headerScanner walks a JSON header. Its methods skip leading white space
+// and report false on anything outside what scanJSONHeader handles.
+type headerScanner struct {
+	b []byte
+	i int
+}
+
+func (s *headerScanner) space() {
+	for s.i < len(s.b) {
+		switch s.b[s.i] {
+		case ' ', '\t', '\n', '\r':
+			s.i++
+		default:
+			return
+		}
+	}
+}
+
+func (s *headerScanner) consume(c byte) bool {
+	s.space()
+	if s.i < len(s.b) && s.b[s.i] == c {
+		s.i++
+		return true
+	}
+	return false
+}
+
+func (s *headerScanner) end() bool {
+	s.space()
+	return s.i == len(s.b)
+}
+
+// int reads an integer of at most 18 digits, which cannot overflow int64;
+// longer ones are left to encoding/json.
+func (s *headerScanner) int() (int64, bool) {
+	s.space()
+	i := s.i
+	neg := i < len(s.b) && s.b[i] == '-'
+	if neg {
+		i++
+	}
+	start := i
+	var n int64
+	for i < len(s.b) && '0' <= s.b[i] && s.b[i] <= '9' {
+		n = n*10 + int64(s.b[i]-'0')
+		i++
+	}
+	if d := i - start; d == 0 || d > 18 || d > 1 && s.b[start] == '0' {
+		return 0, false
+	}
+	s.i = i
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+// goInt reads an integer that fits Go's int.
+func (s *headerScanner) goInt() (int, bool) {
+	n, ok := s.int()
+	return int(n), ok && int64(int(n)) == n
+}
+
+// str reads a string and returns its decoded bytes, which alias the input
+// when it holds no escape.
+func (s *headerScanner) str() ([]byte, bool) {
+	s.space()
+	if s.i >= len(s.b) || s.b[s.i] != '"' {
+		return nil, false
+	}
+	start := s.i + 1
+	ascii, escaped := true, false
+	i := start
+	for ; i < len(s.b) && s.b[i] != '"'; i++ {
+		switch c := s.b[i]; {
+		case c == '\\':
+			escaped = true
+			i++ // the escaped byte, possibly a quote
+		case c < 0x20:
+			return nil, false
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
+	}
+	if i >= len(s.b) {
+		return nil, false
+	}
+	raw := s.b[start:i]
+	s.i = i + 1
+	// Escapes are ASCII and cannot split a multi-byte sequence, so the raw
+	// bytes are valid UTF-8 exactly when the decoded ones are.
+	if !ascii && !utf8.Valid(raw) {
+		return nil, false // encoding/json substitutes U+FFFD
+	}
+	if !escaped {
+		return raw, true
+	}
+	return unescapeHeaderString(raw)
+}
+
+// text reads a string value; the language names peers send are shared
+// rather than allocated for every frame.
+func (s *headerScanner) text() (string, bool) {
+	b, ok := s.str()
+	if !ok {
+		return "", false
+	}
+	switch string(b) {
+	case "JAVA":
+		return "JAVA", true
+	case LanguageGo:
+		return LanguageGo, true
+	}
+	return string(b), true
+}
+
+// stringMap reads an object of strings; {} is an empty map, as encoding/json
+// makes it.
+func (s *headerScanner) stringMap() (map[string]string, bool) {
+	if !s.consume('{') {
+		return nil, false
+	}
+	m := make(map[string]string)
+	if s.consume('}') {
+		return m, true
+	}
+	for {
+		k, ok := s.str()
+		if !ok || !s.consume(':') {
+			return nil, false
+		}
+		v, ok := s.str()
+		if !ok {
+			return nil, false
+		}
+		m[string(k)] = string(v) // a repeated key keeps its last value, as in encoding/json
+		if s.consume(',') {
+			continue
+		}
+		if s.consume('}') {
+			return m, true
+		}
+		return nil, false
+	}
+}
+
+// unescapeHeaderString decodes the escapes of a string's raw bytes. \uXXXX
+// outside the surrogate range is decoded; surrogates, whose pairing rules
+// encoding/json applies, are left to it.
+func unescapeHeaderString(raw []byte) ([]byte, bool) {
+	out := make([]byte, 0, len(raw))
+	for i := 0; i < len(raw); i++ {
+		c := raw[i]
+		if c != '\\' {
+			out = append(out, c)
+			continue
+		}
+		if i++; i == len(raw) {
+			return nil, false
+		}
+		switch raw[i] {
+		case '"', '\\', '/':
+			out = append(out, raw[i])
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			if len(raw)-i <= 4 {
+				return nil, false
+			}
+			var r rune
+			for _, h := range raw[i+1 : i+5] {
+				var v byte
+				switch {
+				case '0' <= h && h <= '9':
+					v = h - '0'
+				case 'a' <= h && h <= 'f':
+					v = h - 'a' + 10
+				case 'A' <= h && h <= 'F':
+					v = h - 'A' + 10
+				default:
+					return nil, false
+				}
+				r = r<<4 | rune(v)
+			}
+			if 0xD800 <= r && r <= 0xDFFF {
+				return nil, false
+			}
+			out = utf8.AppendRune(out, r)
+			i += 4
+		default:
+			return nil, false
+		}
+	}
+	return out, true
 }
 
 // Binary ("ROCKETMQ") header, PROTOCOL.md §1.3.
