@@ -1,0 +1,614 @@
+package collector
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"sort"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// Streaming text exposition. A full scrape of a large cluster is well over
+// 100,000 series. Gathered through a prometheus.Registry, each of them
+// becomes a dto.Metric that is checked (label names, UTF-8, a hash for
+// duplicates), sorted and kept until expfmt has written the whole answer:
+// about a quarter of the exporter's CPU and a large part of its memory.
+//
+// TextWriter produces the same bytes for the series of the topic and
+// consumer collectors (sharedSeries) without any of that: it keeps a pointer
+// to each series, grouped by family in the order they arrive, and writes
+// them straight to the response. What it needs to know about a family (name,
+// help, label names) it learns once per Desc by gathering that Desc's first
+// series through a throw-away registry, which also validates it; each later
+// series is checked against what was learned (same label names, UTF-8
+// values) and sorted like the registry only if it did not arrive in order
+// (the collectors emit in order, so this is one comparison per series).
+//
+// Everything else (const metrics of the other collectors, rocketmq_up, a
+// sharedSeries that does not match what its Desc's first series taught) is
+// gathered through one real registry at the end and written by expfmt, so
+// every metric type, every validation and every error message is the
+// registry's.
+//
+// Two checks of the registry are left out for sharedSeries, because they
+// depend on the code, not on the cluster's data, and the collectors' tests
+// gather through real (pedantic) registries, which would fail on them:
+// duplicate series (the same name and label values twice) and a metric name
+// that collides with the _count/_sum/_bucket series of a summary or
+// histogram. A family whose sharedSeries disagree on type or help with each
+// other or with the family's other metrics is resolved like the registry
+// does (the first metric of the family decides; the others are reported
+// and dropped), except that among metrics that are not sharedSeries only the
+// first variant is considered.
+
+// TextWriter writes what a prometheus.Collector sends in the Prometheus text
+// format. It is safe for concurrent use; one per process, so that what it
+// learns about long-lived Descs is learned once.
+type TextWriter struct {
+	mu    sync.Mutex
+	descs map[*prometheus.Desc]*descMeta
+}
+
+// maxCachedDescs bounds what a TextWriter remembers: a collector that made
+// a fresh Desc per scrape would otherwise grow the cache forever. When full,
+// it starts over; long-lived Descs are then learned again, once.
+const maxCachedDescs = 4096
+
+// NewTextWriter returns a TextWriter with nothing learned yet.
+func NewTextWriter() *TextWriter {
+	return &TextWriter{descs: map[*prometheus.Desc]*descMeta{}}
+}
+
+// descMeta is what the registry made of a Desc's first series.
+type descMeta struct {
+	name, help string
+	// labels are the label names in the order the registry keeps them
+	// (sorted); a series takes the fast path only with exactly these.
+	labels []string
+	// fast: the metric and label names are valid legacy names, so every
+	// text format (whatever its name escaping) writes them as they are.
+	fast bool
+}
+
+// meta returns what is known of s's Desc, probing it with s if nothing is;
+// nil if the registry rejects s.
+func (tw *TextWriter) meta(s *sharedSeries) *descMeta {
+	tw.mu.Lock()
+	m, ok := tw.descs[s.desc]
+	tw.mu.Unlock()
+	if ok {
+		return m
+	}
+	m = probeDesc(s)
+	if m == nil {
+		// Not remembered: the next scrape's first series may be fine.
+		return nil
+	}
+	tw.mu.Lock()
+	if len(tw.descs) >= maxCachedDescs {
+		clear(tw.descs)
+	}
+	tw.descs[s.desc] = m
+	tw.mu.Unlock()
+	return m
+}
+
+// probeDesc gathers one series through a registry of its own.
+func probeDesc(s *sharedSeries) *descMeta {
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(&replay{metrics: []prometheus.Metric{s}}); err != nil {
+		return nil
+	}
+	mfs, err := reg.Gather()
+	if err != nil || len(mfs) != 1 || len(mfs[0].GetMetric()) != 1 {
+		return nil
+	}
+	mf := mfs[0]
+	m := &descMeta{name: mf.GetName(), help: mf.GetHelp(), fast: model.LegacyValidation.IsValidMetricName(mf.GetName())}
+	for _, lp := range mf.GetMetric()[0].GetLabel() {
+		m.labels = append(m.labels, lp.GetName())
+		m.fast = m.fast && model.LegacyValidation.IsValidLabelName(lp.GetName())
+	}
+	return m
+}
+
+// replay is an unchecked collector sending given metrics.
+type replay struct{ metrics []prometheus.Metric }
+
+func (r *replay) Describe(chan<- *prometheus.Desc) {}
+
+func (r *replay) Collect(ch chan<- prometheus.Metric) {
+	for _, m := range r.metrics {
+		ch <- m
+	}
+}
+
+// Exposition is what one Collect sent, ready to be written.
+type Exposition struct {
+	fams []*textFamily // by name
+}
+
+// Families is the number of metric families to write.
+func (e *Exposition) Families() int { return len(e.fams) }
+
+// textFamily is one metric name's series: sharedSeries kept as they are
+// (written by TextWriter) or, when the family has other metrics too, all of
+// them as dto (written by expfmt).
+type textFamily struct {
+	name string
+
+	// The sharedSeries, in arrival order, and what their first one said.
+	series    []*sharedSeries
+	first     *descMeta
+	firstDesc *prometheus.Desc
+	firstTyp  prometheus.ValueType
+	firstFast int // arrival index, -1: none
+
+	// The family of the other metrics, from the registry.
+	slow      *dto.MetricFamily
+	firstSlow int // arrival index, -1: none
+
+	// Resolved: the family's help and type; mf is set when expfmt writes it.
+	help string
+	typ  dto.MetricType
+	mf   *dto.MetricFamily
+}
+
+// builder is the state of one Collect.
+type builder struct {
+	tw      *TextWriter
+	local   map[*prometheus.Desc]*localDesc
+	byName  map[string]*textFamily
+	slow    []prometheus.Metric
+	slowSeq []int
+	errs    prometheus.MultiError
+	// lastValid are the label pairs whose values were last found valid.
+	lastValid []*dto.LabelPair
+}
+
+// localDesc caches a Desc's meta and family for one Collect, without the
+// TextWriter's lock; meta nil sends its series down the registry path.
+type localDesc struct {
+	meta *descMeta
+	fam  *textFamily
+}
+
+// Collect runs c.Collect and keeps what it sends. The error (a
+// prometheus.MultiError) lists the metrics that were left out, as a
+// registry's Gather would; everything else is in the Exposition.
+func (tw *TextWriter) Collect(c prometheus.Collector) (*Exposition, error) {
+	b := &builder{tw: tw, local: map[*prometheus.Desc]*localDesc{}, byName: map[string]*textFamily{}}
+	ch := make(chan prometheus.Metric, 1024)
+	var panicked error
+	go func() {
+		defer close(ch)
+		defer func() {
+			if r := recover(); r != nil {
+				// Like the registry: one collector's panic costs its own
+				// series, not the process.
+				buf := make([]byte, 64<<10)
+				buf = buf[:runtime.Stack(buf, false)]
+				panicked = fmt.Errorf("prometheus collector panic recovered: type=%T: error=%v\nstack trace=%s", c, r, buf)
+			}
+		}()
+		c.Collect(ch)
+	}()
+	seq := 0
+	for m := range ch {
+		b.add(m, seq)
+		seq++
+	}
+	if panicked != nil {
+		b.errs = append(b.errs, panicked)
+	}
+	e := b.finish()
+	return e, b.errs.MaybeUnwrap()
+}
+
+func (b *builder) add(m prometheus.Metric, seq int) {
+	if s, ok := m.(*sharedSeries); ok && s.desc != nil {
+		ld := b.local[s.desc]
+		if ld == nil {
+			ld = &localDesc{meta: b.tw.meta(s)}
+			if ld.meta != nil && ld.meta.fast {
+				ld.fam = b.family(ld.meta.name)
+			}
+			b.local[s.desc] = ld
+		}
+		if ld.fam != nil && b.matches(ld.meta.labels, s.labels) {
+			f := ld.fam
+			if f.firstFast < 0 {
+				f.firstFast, f.first, f.firstDesc, f.firstTyp = seq, ld.meta, s.desc, s.typ
+			}
+			f.series = append(f.series, s)
+			return
+		}
+	}
+	b.slow = append(b.slow, m)
+	b.slowSeq = append(b.slowSeq, seq)
+}
+
+// matches reports whether a series' label pairs have exactly the names the
+// registry accepted for its Desc and values it would accept.
+func (b *builder) matches(names []string, labels []*dto.LabelPair) bool {
+	if len(names) != len(labels) {
+		return false
+	}
+	// The families of one topic or group arrive one after the other over
+	// the same label pairs, which are immutable: their values are checked
+	// once.
+	same := len(labels) > 0 && len(b.lastValid) == len(labels) && &b.lastValid[0] == &labels[0]
+	for i, lp := range labels {
+		// The names are usually the very strings the probe saw, so this
+		// compares pointers.
+		if lp == nil || lp.Name == nil || lp.Value == nil || *lp.Name != names[i] || !same && !utf8.ValidString(*lp.Value) {
+			return false
+		}
+	}
+	b.lastValid = labels
+	return true
+}
+
+func (b *builder) family(name string) *textFamily {
+	f := b.byName[name]
+	if f == nil {
+		f = &textFamily{name: name, firstFast: -1, firstSlow: -1}
+		b.byName[name] = f
+	}
+	return f
+}
+
+// seqMetric notes, for the registry path, when each written dto.Metric
+// arrived, so a family with series on both paths knows which came first.
+type seqMetric struct {
+	prometheus.Metric
+	seq   int
+	seqOf map[*dto.Metric]int
+}
+
+func (m *seqMetric) Write(out *dto.Metric) error {
+	if err := m.Metric.Write(out); err != nil {
+		return err
+	}
+	// The registry calls Write from Gather's own goroutine, one metric at a
+	// time.
+	m.seqOf[out] = m.seq
+	return nil
+}
+
+// gatherSlow puts the metrics that are not on the fast path through one
+// registry, in arrival order.
+func (b *builder) gatherSlow() {
+	seqOf := make(map[*dto.Metric]int, len(b.slow))
+	ms := make([]prometheus.Metric, len(b.slow))
+	for i, m := range b.slow {
+		ms[i] = &seqMetric{Metric: m, seq: b.slowSeq[i], seqOf: seqOf}
+	}
+	b.slow, b.slowSeq = nil, nil
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(&replay{metrics: ms}); err != nil {
+		b.errs = append(b.errs, err)
+		return
+	}
+	mfs, err := reg.Gather()
+	var me prometheus.MultiError
+	switch {
+	case err == nil:
+	case asMultiError(err, &me):
+		b.errs = append(b.errs, me...)
+	default:
+		b.errs = append(b.errs, err)
+	}
+	for _, mf := range mfs {
+		f := b.family(mf.GetName())
+		f.slow = mf
+		for _, m := range mf.GetMetric() {
+			if s, ok := seqOf[m]; ok && (f.firstSlow < 0 || s < f.firstSlow) {
+				f.firstSlow = s
+			}
+		}
+		if f.firstSlow < 0 {
+			f.firstSlow = math.MaxInt // unknown: after the fast series
+		}
+	}
+}
+
+func asMultiError(err error, me *prometheus.MultiError) bool {
+	m, ok := err.(prometheus.MultiError)
+	if ok {
+		*me = m
+	}
+	return ok
+}
+
+func (b *builder) finish() *Exposition {
+	if len(b.slow) > 0 {
+		b.gatherSlow()
+	}
+	names := make([]string, 0, len(b.byName))
+	for name := range b.byName {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	e := &Exposition{fams: make([]*textFamily, 0, len(names))}
+	for _, name := range names {
+		f := b.byName[name]
+		if b.resolve(f) {
+			e.fams = append(e.fams, f)
+		}
+	}
+	return e
+}
+
+// dtoType is what sharedSeries.Write makes of each value type.
+func dtoType(t prometheus.ValueType) dto.MetricType {
+	switch t {
+	case prometheus.CounterValue:
+		return dto.MetricType_COUNTER
+	case prometheus.GaugeValue:
+		return dto.MetricType_GAUGE
+	}
+	return dto.MetricType_UNTYPED
+}
+
+// resolve settles the family's help and type (its first metric's, as the
+// registry does), drops what disagrees, merges the two paths if both have
+// series and sorts; false if nothing is left.
+func (b *builder) resolve(f *textFamily) bool {
+	fastFirst := f.firstFast >= 0 && (f.slow == nil || f.firstFast < f.firstSlow)
+	if fastFirst {
+		f.help, f.typ = f.first.help, dtoType(f.firstTyp)
+	} else {
+		f.help, f.typ = f.slow.GetHelp(), f.slow.GetType()
+	}
+
+	kept := f.series[:0]
+	for _, s := range f.series {
+		help := f.first.help
+		if s.desc != f.firstDesc {
+			help = b.local[s.desc].meta.help
+		}
+		if err := b.consistent(f, help, dtoType(s.typ), s); err != nil {
+			b.errs = append(b.errs, err)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	clear(f.series[len(kept):])
+	f.series = kept
+
+	if f.slow != nil && (f.slow.GetHelp() != f.help || f.slow.GetType() != f.typ) {
+		for _, m := range f.slow.GetMetric() {
+			b.errs = append(b.errs, inconsistent(f, f.slow.GetHelp(), f.slow.GetType(), m))
+		}
+		f.slow = nil
+	}
+
+	if f.slow == nil {
+		if len(f.series) == 0 {
+			return false
+		}
+		if !seriesSorted(f.series) {
+			sort.SliceStable(f.series, func(i, j int) bool { return lessLabels(f.series[i].labels, f.series[j].labels) })
+		}
+		return true
+	}
+	// Both paths: rare enough (a collector mixing sharedSeries and const
+	// metrics under one name) to go all through dto and expfmt.
+	f.mf = &dto.MetricFamily{Name: &f.name, Help: &f.help, Type: f.typ.Enum(), Metric: f.slow.GetMetric()}
+	for _, s := range f.series {
+		m := &dto.Metric{}
+		_ = s.Write(m) // cannot fail
+		f.mf.Metric = append(f.mf.Metric, m)
+	}
+	f.series, f.slow = nil, nil
+	sort.Sort(dtoSorter(f.mf.Metric))
+	return true
+}
+
+// consistent is the registry's check of a metric against its family.
+func (b *builder) consistent(f *textFamily, help string, typ dto.MetricType, s *sharedSeries) error {
+	if help == f.help && typ == f.typ {
+		return nil
+	}
+	m := &dto.Metric{}
+	_ = s.Write(m)
+	return inconsistent(f, help, typ, m)
+}
+
+func inconsistent(f *textFamily, help string, typ dto.MetricType, m *dto.Metric) error {
+	if help != f.help {
+		return fmt.Errorf("collected metric %s %s has help %q but should have %q", f.name, m, help, f.help)
+	}
+	return fmt.Errorf("collected metric %s %s should be a %s", f.name, m, typeName(f.typ))
+}
+
+func typeName(t dto.MetricType) string {
+	switch t {
+	case dto.MetricType_COUNTER:
+		return "Counter"
+	case dto.MetricType_GAUGE:
+		return "Gauge"
+	case dto.MetricType_SUMMARY:
+		return "Summary"
+	case dto.MetricType_HISTOGRAM:
+		return "Histogram"
+	}
+	return "Untyped"
+}
+
+// lessLabels is the registry's order of series within a family: fewer
+// labels first, then label values in label order.
+func lessLabels(a, b []*dto.LabelPair) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	for i, lp := range a {
+		va, vb := lp.GetValue(), b[i].GetValue()
+		if va != vb {
+			return va < vb
+		}
+	}
+	return false
+}
+
+func seriesSorted(series []*sharedSeries) bool {
+	for i := 1; i < len(series); i++ {
+		if lessLabels(series[i].labels, series[i-1].labels) {
+			return false
+		}
+	}
+	return true
+}
+
+// dtoSorter is the registry's order of dto metrics (equal label values:
+// by timestamp, none last).
+type dtoSorter []*dto.Metric
+
+func (s dtoSorter) Len() int      { return len(s) }
+func (s dtoSorter) Swap(i, j int) { s[i], s[j] = s[j], s[i] }
+func (s dtoSorter) Less(i, j int) bool {
+	a, b := s[i], s[j]
+	if lessLabels(a.Label, b.Label) {
+		return true
+	}
+	if lessLabels(b.Label, a.Label) {
+		return false
+	}
+	switch {
+	case a.TimestampMs == nil:
+		return false
+	case b.TimestampMs == nil:
+		return true
+	}
+	return a.GetTimestampMs() < b.GetTimestampMs()
+}
+
+// Encode writes the families in a text format (one expfmt.NegotiateAccept
+// returns with FormatType TypeTextPlain; its name escaping applies to the
+// families written by expfmt, the others have legacy names only) to w,
+// skipping the families keep rejects (nil: none). It stops at the first
+// write error.
+func (e *Exposition) Encode(w io.Writer, format expfmt.Format, keep func(name string) bool) error {
+	if format.FormatType() != expfmt.TypeTextPlain {
+		return fmt.Errorf("not a text format: %q", format)
+	}
+	bw, ok := w.(*bufio.Writer)
+	if !ok {
+		bw = bufio.NewWriterSize(w, 64<<10)
+	}
+	var enc expfmt.Encoder
+	var num []byte
+	for _, f := range e.fams {
+		if keep != nil && !keep(f.name) {
+			continue
+		}
+		if f.mf != nil {
+			if enc == nil {
+				enc = expfmt.NewEncoder(bw, format)
+			}
+			if err := enc.Encode(f.mf); err != nil {
+				return err
+			}
+			continue
+		}
+		num = writeFamily(bw, f, num)
+		// bufio.Writer keeps its first error; an empty write returns it.
+		if _, err := bw.Write(nil); err != nil {
+			return err
+		}
+	}
+	return bw.Flush()
+}
+
+// writeFamily writes a family of sharedSeries as expfmt.MetricFamilyToText
+// would; num is scratch space for numbers, returned for reuse.
+func writeFamily(w *bufio.Writer, f *textFamily, num []byte) []byte {
+	w.WriteString("# HELP ")
+	w.WriteString(f.name)
+	w.WriteByte(' ')
+	writeEscaped(w, f.help, false)
+	w.WriteString("\n# TYPE ")
+	w.WriteString(f.name)
+	switch f.typ {
+	case dto.MetricType_COUNTER:
+		w.WriteString(" counter\n")
+	case dto.MetricType_GAUGE:
+		w.WriteString(" gauge\n")
+	default:
+		w.WriteString(" untyped\n")
+	}
+	for _, s := range f.series {
+		w.WriteString(f.name)
+		sep := byte('{')
+		for _, lp := range s.labels {
+			w.WriteByte(sep)
+			w.WriteString(*lp.Name)
+			w.WriteString(`="`)
+			writeEscaped(w, *lp.Value, true)
+			w.WriteByte('"')
+			sep = ','
+		}
+		if len(s.labels) > 0 {
+			w.WriteByte('}')
+		}
+		w.WriteByte(' ')
+		num = appendFloat(num[:0], s.val)
+		w.Write(num)
+		w.WriteByte('\n')
+	}
+	return num
+}
+
+// appendFloat formats like expfmt: shortest representation, with 0 for -0.
+func appendFloat(b []byte, f float64) []byte {
+	switch {
+	case f == 0:
+		return append(b, '0')
+	case f == 1:
+		return append(b, '1')
+	case f == -1:
+		return append(b, "-1"...)
+	}
+	// strconv writes NaN, +Inf and -Inf as the text format wants them.
+	return strconv.AppendFloat(b, f, 'g', -1, 64)
+}
+
+// escapes marks the bytes the text format escapes: backslash and newline
+// (1) everywhere, the double quote (2) in label values.
+var escapes = [256]uint8{'\\': 1, '\n': 1, '"': 2}
+
+// writeEscaped escapes backslash and newline, and with quote also the double
+// quote, as the text format wants HELP text and label values.
+func writeEscaped(w *bufio.Writer, s string, quote bool) {
+	mask := uint8(1)
+	if quote {
+		mask = 3
+	}
+	start := 0
+	for i := 0; i < len(s); i++ {
+		if escapes[s[i]]&mask == 0 {
+			continue
+		}
+		w.WriteString(s[start:i])
+		switch s[i] {
+		case '\\':
+			w.WriteString(`\\`)
+		case '\n':
+			w.WriteString(`\n`)
+		default:
+			w.WriteString(`\"`)
+		}
+		start = i + 1
+	}
+	w.WriteString(s[start:])
+}
