@@ -118,6 +118,8 @@ func TestFastDecodersEdges(t *testing.T) {
 		{tc, `{"topicConfigTable":{"T":{"topicName":"T","readQueueNums":8,"writeQueueNums":8,"perm":6,"order":false,"attributes":{}}},"dataVersion":{"counter":2,"timestamp":3}}`, true},
 		{tc, `{"topicConfigTable":{"T":{"topicName":"U"}},"dataVersion":null,"topicQueueMappingDetailMap":{0:{1:2}}}`, true},
 		{tc, `{"topicConfigTable":{"T":{"order":1}}}`, false},
+		{tc, `{"topicConfigTable":{"T":{"order":`, false}, // ends where a value is due
+		{tc, `{"topicConfigTable":{"T":{"order": `, false},
 		{sp, `{"consumeTimeSpanSet":[{"messageQueue":` + mq + `,"delayTime":5,"minTimeStampStr":"x"}]}`, true},
 		{sp, `{"consumeTimeSpanSet":null}`, true},
 		{sp, `null`, false},

@@ -580,6 +580,9 @@ func (r *jreader) bool(dst *bool) error {
 	if r.null() {
 		return nil
 	}
+	if r.i >= len(r.b) { // scanScalar needs a byte to look at
+		return errFallback
+	}
 	end, err := scanScalar(r.b, r.i)
 	if err != nil {
 		return errFallback
