@@ -1,8 +1,19 @@
 package main
 
 import (
+	"bufio"
+	"compress/gzip"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/rocketmq-exporter/rocketmq_exporter/collector"
 )
 
 // gatherAll concatenates what its gatherers return. Each registry already
@@ -25,4 +36,180 @@ func (g gatherAll) Gather() ([]*dto.MetricFamily, error) {
 		out = append(out, mfs...)
 	}
 	return out, errs.MaybeUnwrap()
+}
+
+// exposer serves a scrape's metrics. The text formats (what Prometheus asks
+// for unless told otherwise) are written by collector.TextWriter, which
+// streams the scrape's series without a registry; anything else (protobuf)
+// goes through a registry and promhttp as before. Either way the answer is
+// the same: the self-metrics' families first (from selfReg, gathered before
+// the scrape, as gatherAll did), then the scrape's, each set sorted by name.
+type exposer struct {
+	texts *collector.TextWriter
+	// errors is promhttp's promhttp_metric_handler_errors_total, registered
+	// once so that both paths count into it.
+	errors *prometheus.CounterVec
+	gzips  sync.Pool
+	// fallback serves the formats the TextWriter does not write.
+	fallback func(prometheus.Gatherer) http.Handler
+	// logError logs what promhttp's ErrorLog would have.
+	logError func(msg string)
+}
+
+// newExposer registers the error counter promhttp would register (same name,
+// help and labels, so promhttp's own handler finds it already there).
+func newExposer(reg prometheus.Registerer, fallback func(prometheus.Gatherer) http.Handler, logError func(string)) (*exposer, error) {
+	errs := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "promhttp_metric_handler_errors_total",
+		Help: "Total number of internal errors encountered by the promhttp metric handler.",
+	}, []string{"cause"})
+	errs.WithLabelValues("gathering")
+	errs.WithLabelValues("encoding")
+	if err := reg.Register(errs); err != nil {
+		return nil, err
+	}
+	return &exposer{texts: collector.NewTextWriter(), errors: errs, fallback: fallback, logError: logError}, nil
+}
+
+// serve answers r with what c collects, after self's families (self may be
+// nil).
+func (x *exposer) serve(w http.ResponseWriter, r *http.Request, c prometheus.Collector, self prometheus.Gatherer) {
+	// The formats promhttp offers without OpenMetrics (which the exporter
+	// does not enable).
+	format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
+	if format.FormatType() != expfmt.TypeTextPlain {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(c)
+		var g prometheus.Gatherer = reg
+		if self != nil {
+			g = gatherAll{self, reg}
+		}
+		x.fallback(g).ServeHTTP(w, r)
+		return
+	}
+
+	var (
+		selfFams []*dto.MetricFamily
+		errs     prometheus.MultiError
+	)
+	if self != nil {
+		var err error
+		if selfFams, err = self.Gather(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	exp, err := x.texts.Collect(c)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := errs.MaybeUnwrap(); err != nil {
+		// As promhttp with ContinueOnError: log, count, serve the rest,
+		// and answer 500 only if there is nothing at all.
+		x.logError("error gathering metrics: " + err.Error())
+		x.errors.WithLabelValues("gathering").Inc()
+		if len(selfFams) == 0 && exp.Families() == 0 {
+			http.Error(w, "An error has occurred while serving metrics:\n\n"+err.Error(), http.StatusInternalServerError)
+			return
+		}
+	}
+
+	h := w.Header()
+	h.Add("Vary", "Accept")
+	h.Add("Vary", "Accept-Encoding")
+	h.Set("Content-Type", string(format))
+	var out io.Writer = w
+	if acceptsGzip(r.Header) {
+		h.Set("Content-Encoding", "gzip")
+		gz := x.gzipWriter(w)
+		defer x.putGzip(gz)
+		out = gz
+	}
+	// Written as it is produced, never held whole: the text of a large
+	// cluster is 16 MB.
+	bw := bufio.NewWriterSize(out, 64<<10)
+	keep := nameFilter(r)
+	enc := expfmt.NewEncoder(bw, format)
+	for _, mf := range selfFams {
+		if keep != nil && !keep(mf.GetName()) {
+			continue
+		}
+		if err := enc.Encode(mf); err != nil {
+			x.encodingError(err)
+		}
+	}
+	// The exposition flushes bw; a client gone away ends it at the first
+	// failed write, reported once.
+	if err := exp.Encode(bw, format, keep); err != nil {
+		x.encodingError(err)
+	}
+}
+
+func (x *exposer) encodingError(err error) {
+	x.logError("error encoding and sending metric family: " + err.Error())
+	x.errors.WithLabelValues("encoding").Inc()
+}
+
+// gzipWriter compresses at BestSpeed: the exposition of a large cluster is
+// 16 MB of very repetitive text, which even the fastest level shrinks to
+// about 0.5 MB, while the default level costs several times the CPU for a
+// few percent less on the wire. CPU is what a scrape is short of.
+func (x *exposer) gzipWriter(w io.Writer) *gzip.Writer {
+	if gz, ok := x.gzips.Get().(*gzip.Writer); ok {
+		gz.Reset(w)
+		return gz
+	}
+	gz, _ := gzip.NewWriterLevel(w, gzip.BestSpeed) // a valid level cannot fail
+	return gz
+}
+
+func (x *exposer) putGzip(gz *gzip.Writer) {
+	_ = gz.Close() // a write error was reported by the encoding already
+	gz.Reset(io.Discard)
+	x.gzips.Put(gz)
+}
+
+// nameFilter is promhttp's name[] query parameter: only the families named
+// (nil: all).
+func nameFilter(r *http.Request) func(string) bool {
+	names := r.URL.Query()["name[]"]
+	if len(names) == 0 {
+		return nil
+	}
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[n] = true
+	}
+	return func(name string) bool { return set[name] }
+}
+
+// acceptsGzip decides between gzip and no compression as promhttp does for
+// the encodings it offers (identity, then gzip): the one with the higher
+// quality wins, identity on a tie, and nothing is compressed when gzip's
+// quality is 0 or no entry names it (directly or by "*").
+func acceptsGzip(h http.Header) bool {
+	identity, gz := -1.0, -1.0
+	for _, line := range h.Values("Accept-Encoding") {
+		for entry := range strings.SplitSeq(line, ",") {
+			coding, params, _ := strings.Cut(entry, ";")
+			coding = strings.ToLower(strings.TrimSpace(coding))
+			q := 1.0
+			if params = strings.TrimSpace(params); params != "" {
+				v, ok := strings.CutPrefix(params, "q=")
+				if !ok {
+					continue
+				}
+				var err error
+				if q, err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil || q < 0 || q > 1 {
+					continue
+				}
+			}
+			if coding == "identity" || coding == "*" {
+				identity = max(identity, q)
+			}
+			if coding == "gzip" || coding == "*" {
+				gz = max(gz, q)
+			}
+		}
+	}
+	return gz > 0 && gz > identity
 }

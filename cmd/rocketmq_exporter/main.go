@@ -115,6 +115,8 @@ type server struct {
 	shared  *collector.Shared
 	closers []func() error
 	selfReg *prometheus.Registry
+	// expose writes /metrics and /probe answers.
+	expose *exposer
 	// slots bounds concurrent scrapes (nil = unlimited).
 	slots chan struct{}
 	ready atomic.Bool
@@ -167,6 +169,10 @@ func newServer(cfg *config, logger *slog.Logger) (*server, error) {
 		collectors.NewGoCollector(),
 		collector.NewRemotingCollector(rawClients),
 	)
+	if s.expose, err = newExposer(s.selfReg, s.promHandler, func(msg string) { s.logger.Error("Serving metrics", "err", msg) }); err != nil {
+		s.close()
+		return nil, err
+	}
 	if err := s.startCanary(cfg.canary); err != nil {
 		s.close()
 		return nil, err
@@ -274,13 +280,12 @@ func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := s.scrapeContext(r)
 	defer cancel()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.shared.New(ctx, s.cfg.targets, s.client, cs, s.logger))
-	s.promHandler(gatherAll{s.selfReg, reg}).ServeHTTP(w, r)
+	s.expose.serve(w, r, s.shared.New(ctx, s.cfg.targets, s.client, cs, s.logger), s.selfReg)
 }
 
 // promHandler serves what could be gathered even if some of it was invalid:
-// one bad series must not cost the whole scrape.
+// one bad series must not cost the whole scrape. It serves the formats the
+// exposer does not write itself (protobuf).
 func (s *server) promHandler(g prometheus.Gatherer) http.Handler {
 	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorLog:      log.New(&slogWriter{s.logger}, "", 0),

@@ -3,15 +3,13 @@ package main
 import (
 	"net/http"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/rocketmq-exporter/rocketmq_exporter/collector"
 )
 
 // serveProbe is the multi-target pattern: /probe?target=host:port reads one
 // broker (kind=broker, the default) or a whole cluster through one NameServer
-// (kind=namesrv) with the same collectors as /metrics, into a registry of its
-// own. It is off unless --probe.allowed-targets is set, because it makes the
+// (kind=namesrv) with the same collectors as /metrics, into an answer of its
+// own (without the exporter's self-metrics). It is off unless --probe.allowed-targets is set, because it makes the
 // exporter dial any address a caller names. With kind=namesrv only the
 // NameServer is checked against the pattern; the brokers it lists are dialed
 // as discovered.
@@ -64,7 +62,5 @@ func (s *server) serveProbe(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := s.scrapeContext(r)
 	defer cancel()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(s.shared.New(ctx, t, client, cs, s.logger.With("probe", target)))
-	s.promHandler(reg).ServeHTTP(w, r)
+	s.expose.serve(w, r, s.shared.New(ctx, t, client, cs, s.logger.With("probe", target)), nil)
 }
