@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -541,8 +542,9 @@ func (r *jreader) array(elem func() error) (isNull bool, err error) {
 	}
 }
 
-// once makes a repeated key give up: encoding/json reuses the elements of a
-// slice it decodes into twice, which the fast paths do not imitate.
+// once makes a repeated key give up: encoding/json decodes the second value
+// into what the first left (reusing a slice's elements, merging into a map,
+// or clearing either on null), which the fast paths do not imitate.
 func once(seen *bool) error {
 	if *seen {
 		return errFallback
@@ -551,6 +553,8 @@ func once(seen *bool) error {
 	return nil
 }
 
+// messageQueue reads a MessageQueue key. Topic and broker name reuse the
+// strings of the previous key when their bytes repeat.
 func (r *jreader) messageQueue(mq *MessageQueue) error {
 	if r.peek() != '{' {
 		return errFallback // null or not an object: let the generic path judge
@@ -558,9 +562,9 @@ func (r *jreader) messageQueue(mq *MessageQueue) error {
 	return r.object(func(k []byte) error {
 		switch string(k) {
 		case "topic":
-			return r.str(&mq.Topic)
+			return r.strReuse(&mq.Topic, &r.topic)
 		case "brokerName":
-			return r.str(&mq.BrokerName)
+			return r.strReuse(&mq.BrokerName, &r.broker)
 		case "queueId":
 			return r.goInt(&mq.QueueID)
 		}
@@ -568,40 +572,63 @@ func (r *jreader) messageQueue(mq *MessageQueue) error {
 	})
 }
 
-// queueTable reads a map keyed by MessageQueue objects into m. A queue
-// listed twice gives up: the generic path keeps one of the two at random.
-func queueTable[V any](r *jreader, m map[MessageQueue]V, value func(*V) error) error {
-	if r.null() {
-		return nil
-	}
-	if err := r.enter('{'); err != nil {
-		return err
-	}
-	for first := true; ; first = false {
-		ok, err := r.more('}', first)
-		if err != nil || !ok {
-			return err
-		}
-		var mq MessageQueue
-		if err := r.messageQueue(&mq); err != nil {
-			return err
-		}
-		if err := r.expect(':'); err != nil {
-			return err
-		}
-		var v V
-		if err := value(&v); err != nil {
-			return err
-		}
-		n := len(m)
-		if m[mq] = v; len(m) == n {
-			return errFallback
-		}
-	}
+// queueEntry is one member of a queue table, held until the table is read
+// to its end.
+type queueEntry[V any] struct {
+	mq MessageQueue
+	v  V
 }
 
-func (r *jreader) topicOffset(v *TopicOffset) error {
-	return r.object(func(k []byte) error {
+// queueTable reads a map keyed by MessageQueue objects; null and an empty
+// object give an empty map, as the generic path does. The entries gather in
+// scratch first so that the map is made once at its final size, rather than
+// outgrowing a guess; the grown scratch is returned for the next table. A
+// queue listed twice gives up: the generic path keeps one of the two at
+// random.
+func queueTable[V any](r *jreader, scratch []queueEntry[V], value func() (V, error)) (map[MessageQueue]V, []queueEntry[V], error) {
+	scratch = scratch[:0]
+	if !r.null() {
+		if err := r.enter('{'); err != nil {
+			return nil, scratch, err
+		}
+		for first := true; ; first = false {
+			ok, err := r.more('}', first)
+			if err != nil {
+				return nil, scratch, err
+			}
+			if !ok {
+				break
+			}
+			var e queueEntry[V]
+			if err := r.messageQueue(&e.mq); err != nil {
+				return nil, scratch, err
+			}
+			if err := r.expect(':'); err != nil {
+				return nil, scratch, err
+			}
+			if e.v, err = value(); err != nil {
+				return nil, scratch, err
+			}
+			scratch = append(scratch, e)
+		}
+	}
+	m := make(map[MessageQueue]V, len(scratch))
+	for _, e := range scratch {
+		m[e.mq] = e.v
+	}
+	if len(m) != len(scratch) {
+		return nil, scratch, errFallback
+	}
+	return m, scratch, nil
+}
+
+// queueScratch is how many queue entries the single-table decoders gather
+// on the stack; larger tables move the scratch to the heap.
+const queueScratch = 16
+
+func (r *jreader) topicOffset() (TopicOffset, error) {
+	var v TopicOffset
+	err := r.object(func(k []byte) error {
 		switch string(k) {
 		case "minOffset":
 			return r.int(&v.MinOffset, 64)
@@ -612,6 +639,7 @@ func (r *jreader) topicOffset(v *TopicOffset) error {
 		}
 		return r.unknown(k, "minOffset", "maxOffset", "lastUpdateTimestamp")
 	})
+	return v, err
 }
 
 func fastTopicStats(body []byte) (*TopicStatsTable, error) {
@@ -619,11 +647,22 @@ func fastTopicStats(body []byte) (*TopicStatsTable, error) {
 	if r.peek() != '{' {
 		return nil, errFallback
 	}
-	t := &TopicStatsTable{OffsetTable: make(map[MessageQueue]TopicOffset, 8)}
+	var (
+		buf  [queueScratch]queueEntry[TopicOffset]
+		seen bool
+	)
+	t := &TopicStatsTable{}
 	err := r.object(func(k []byte) error {
 		switch string(k) {
 		case "offsetTable":
-			return queueTable(r, t.OffsetTable, r.topicOffset)
+			// A second table would merge into the first, or empty it if
+			// null, in the generic path.
+			if err := once(&seen); err != nil {
+				return err
+			}
+			var err error
+			t.OffsetTable, _, err = queueTable(r, buf[:0], r.topicOffset)
+			return err
 		case "topicPutTps":
 			return r.float(&t.TopicPutTps)
 		}
@@ -632,11 +671,15 @@ func fastTopicStats(body []byte) (*TopicStatsTable, error) {
 	if err != nil {
 		return nil, err
 	}
+	if t.OffsetTable == nil {
+		t.OffsetTable = map[MessageQueue]TopicOffset{}
+	}
 	return t, r.end()
 }
 
-func (r *jreader) offsetWrapper(v *OffsetWrapper) error {
-	return r.object(func(k []byte) error {
+func (r *jreader) offsetWrapper() (OffsetWrapper, error) {
+	var v OffsetWrapper
+	err := r.object(func(k []byte) error {
 		switch string(k) {
 		case "brokerOffset":
 			return r.int(&v.BrokerOffset, 64)
@@ -649,23 +692,34 @@ func (r *jreader) offsetWrapper(v *OffsetWrapper) error {
 		}
 		return r.unknown(k, "brokerOffset", "consumerOffset", "pullOffset", "lastTimestamp")
 	})
+	return v, err
 }
 
 // consumeStats reads one ConsumeStats; null gives an empty one, like the
-// generic path.
-func (r *jreader) consumeStats(cs *ConsumeStats) error {
-	if cs.OffsetTable == nil {
-		cs.OffsetTable = make(map[MessageQueue]OffsetWrapper, 8)
-	}
-	return r.object(func(k []byte) error {
+// generic path. scratch is queueTable's, returned for the next table.
+func (r *jreader) consumeStats(scratch []queueEntry[OffsetWrapper]) (ConsumeStats, []queueEntry[OffsetWrapper], error) {
+	var (
+		cs   ConsumeStats
+		seen bool
+	)
+	err := r.object(func(k []byte) error {
 		switch string(k) {
 		case "consumeTps":
 			return r.float(&cs.ConsumeTps)
 		case "offsetTable":
-			return queueTable(r, cs.OffsetTable, r.offsetWrapper)
+			if err := once(&seen); err != nil {
+				return err
+			}
+			var err error
+			cs.OffsetTable, scratch, err = queueTable(r, scratch, r.offsetWrapper)
+			return err
 		}
 		return r.unknown(k, "consumeTps", "offsetTable")
 	})
+	if cs.OffsetTable == nil {
+		cs.OffsetTable = map[MessageQueue]OffsetWrapper{}
+	}
+	return cs, scratch, err
 }
 
 func fastConsumeStats(body []byte) (*ConsumeStats, error) {
@@ -673,8 +727,9 @@ func fastConsumeStats(body []byte) (*ConsumeStats, error) {
 	if r.peek() != '{' {
 		return nil, errFallback
 	}
-	var cs ConsumeStats
-	if err := r.consumeStats(&cs); err != nil {
+	var buf [queueScratch]queueEntry[OffsetWrapper]
+	cs, _, err := r.consumeStats(buf[:0])
+	if err != nil {
 		return nil, err
 	}
 	return &cs, r.end()
@@ -685,8 +740,58 @@ func fastConsumeStatsList(body []byte) (*ConsumeStatsList, error) {
 	if r.peek() != '{' {
 		return nil, errFallback
 	}
+	var (
+		seen    bool
+		buf     [queueScratch]queueEntry[OffsetWrapper]
+		scratch = buf[:0] // queueTable's, shared by all tables
+		// stats is the room the groups' Stats are cut from: most groups
+		// have one or two ConsumeStats, and a slice of their own for each
+		// was a good part of the allocations of a body with thousands of
+		// groups.
+		stats []ConsumeStats
+	)
 	out := &ConsumeStatsList{ConsumeStatsList: []GroupConsumeStats{}}
-	var seen bool
+	// group reads one {group: [ConsumeStats…]} entry. Entries with more
+	// than one group give up (the generic path orders them by name).
+	group := func() error {
+		n := 0
+		return r.object(func(k []byte) error {
+			if n++; n > 1 {
+				return errFallback
+			}
+			start := len(stats)
+			_, err := r.array(func() error {
+				var (
+					cs  ConsumeStats
+					err error
+				)
+				if cs, scratch, err = r.consumeStats(scratch); err != nil {
+					return err
+				}
+				if len(stats) == cap(stats) {
+					// A group's Stats must be contiguous: move what it
+					// has so far to the new chunk.
+					have := stats[start:]
+					size := max(min(2*cap(stats), statsChunk), 4, 2*len(have))
+					stats = append(make([]ConsumeStats, 0, size), have...)
+					start = 0
+				}
+				stats = append(stats, cs)
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			g := GroupConsumeStats{Group: string(k), Stats: []ConsumeStats{}}
+			if end := len(stats); end > start {
+				// The capacity ends with the group: appending to one
+				// group's Stats must not overwrite the next group's.
+				g.Stats = stats[start:end:end]
+			}
+			out.ConsumeStatsList = append(out.ConsumeStatsList, g)
+			return nil
+		})
+	}
 	err := r.object(func(k []byte) error {
 		switch string(k) {
 		case "brokerAddr":
@@ -699,7 +804,7 @@ func fastConsumeStatsList(body []byte) (*ConsumeStatsList, error) {
 			if err := once(&seen); err != nil {
 				return err
 			}
-			_, err := r.array(func() error { return r.groupConsumeStats(out) })
+			_, err := r.array(group)
 			return err
 		}
 		return r.unknown(k, "brokerAddr", "totalDiff", "totalInflightDiff", "consumeStatsList")
@@ -710,37 +815,22 @@ func fastConsumeStatsList(body []byte) (*ConsumeStatsList, error) {
 	return out, r.end()
 }
 
-// groupConsumeStats reads one {group: [ConsumeStats…]} entry. Entries with
-// more than one group give up (the generic path orders them by name).
-func (r *jreader) groupConsumeStats(out *ConsumeStatsList) error {
-	n := 0
-	return r.object(func(k []byte) error {
-		if n++; n > 1 {
-			return errFallback
-		}
-		g := GroupConsumeStats{Group: string(k), Stats: []ConsumeStats{}}
-		_, err := r.array(func() error {
-			var cs ConsumeStats
-			if err := r.consumeStats(&cs); err != nil {
-				return err
-			}
-			g.Stats = append(g.Stats, cs)
-			return nil
-		})
-		out.ConsumeStatsList = append(out.ConsumeStatsList, g)
-		return err
-	})
-}
+// statsChunk bounds the ConsumeStats one chunk of a GET_BROKER_CONSUME_STATS
+// decode holds; chunks double up to it from a few.
+const statsChunk = 256
 
-func (r *jreader) connection(c *Connection) error {
+// connection reads one connection, except that its clientId and clientAddr
+// are left in names as views into the body (nil when absent or null) for
+// connectionNames.
+func (r *jreader) connection(c *Connection, names *[2][]byte) error {
 	return r.object(func(k []byte) error {
 		switch string(k) {
 		case "clientId":
-			return r.str(&c.ClientID)
+			return r.view(&names[0])
 		case "clientAddr":
-			return r.str(&c.ClientAddr)
+			return r.view(&names[1])
 		case "language":
-			return r.str(&c.Language)
+			return r.enum(&c.Language)
 		case "version":
 			return r.goInt(&c.Version)
 		}
@@ -748,16 +838,18 @@ func (r *jreader) connection(c *Connection) error {
 	})
 }
 
-func (r *jreader) subscriptionData(s *SubscriptionData) error {
+// subscriptionData reads one subscription; its topic shares the string of
+// the table key (*key) when they are equal, as they are in every body.
+func (r *jreader) subscriptionData(s *SubscriptionData, key string) error {
 	var seenTags bool
 	return r.object(func(k []byte) error {
 		switch string(k) {
 		case "topic":
-			return r.str(&s.Topic)
+			return r.strReuse(&s.Topic, &key)
 		case "subString":
-			return r.str(&s.SubString)
+			return r.enum(&s.SubString)
 		case "expressionType":
-			return r.str(&s.ExpressionType)
+			return r.enum(&s.ExpressionType)
 		case "subVersion":
 			return r.int(&s.SubVersion, 64)
 		case "tagsSet":
@@ -782,6 +874,32 @@ func (r *jreader) subscriptionData(s *SubscriptionData) error {
 	})
 }
 
+// connectionNames sets the clientId and clientAddr of each connection from
+// its views, all cut from one string: a body lists a group's clients, whose
+// names are read, kept and dropped together, and one allocation per name
+// was most of the body's count.
+func connectionNames(conns []Connection, names [][2][]byte) {
+	n := 0
+	for _, v := range names {
+		n += len(v[0]) + len(v[1])
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, v := range names {
+		b.Write(v[0])
+		b.Write(v[1])
+	}
+	all, off := b.String(), 0
+	for i, v := range names {
+		for j, dst := range [2]*string{&conns[i].ClientID, &conns[i].ClientAddr} {
+			if v[j] != nil {
+				*dst = all[off : off+len(v[j])]
+			}
+			off += len(v[j])
+		}
+	}
+}
+
 func fastConsumerConnection(body []byte) (*ConsumerConnection, error) {
 	r := &jreader{b: body}
 	if r.peek() != '{' {
@@ -795,25 +913,37 @@ func fastConsumerConnection(body []byte) (*ConsumerConnection, error) {
 			if err := once(&seenConns); err != nil {
 				return err
 			}
-			conns := []Connection{}
+			var (
+				conns = []Connection{}
+				buf   [8][2][]byte
+				names = buf[:0]
+			)
 			isNull, err := r.array(func() error {
-				var c Connection
-				if err := r.connection(&c); err != nil {
+				var (
+					c Connection
+					n [2][]byte
+				)
+				if err := r.connection(&c, &n); err != nil {
 					return err
 				}
 				conns = append(conns, c)
+				names = append(names, n)
 				return nil
 			})
+			if err != nil {
+				return err
+			}
+			connectionNames(conns, names)
 			if !isNull {
 				cc.ConnectionSet = conns
 			}
-			return err
+			return nil
 		case "consumeType":
-			return r.str(&cc.ConsumeType)
+			return r.enum(&cc.ConsumeType)
 		case "messageModel":
-			return r.str(&cc.MessageModel)
+			return r.enum(&cc.MessageModel)
 		case "consumeFromWhere":
-			return r.str(&cc.ConsumeFromWhere)
+			return r.enum(&cc.ConsumeFromWhere)
 		case "subscriptionTable":
 			if r.null() {
 				cc.SubscriptionTable = nil
@@ -824,10 +954,11 @@ func fastConsumerConnection(body []byte) (*ConsumerConnection, error) {
 			}
 			return r.object(func(topic []byte) error {
 				var s SubscriptionData
-				if err := r.subscriptionData(&s); err != nil {
+				key := string(topic)
+				if err := r.subscriptionData(&s, key); err != nil {
 					return err
 				}
-				cc.SubscriptionTable[string(topic)] = s
+				cc.SubscriptionTable[key] = s
 				return nil
 			})
 		}
@@ -851,7 +982,7 @@ func (r *jreader) topicConfig(tc *TopicConfig) error {
 		case "perm":
 			return r.goInt(&tc.Perm)
 		case "topicFilterType":
-			return r.str(&tc.TopicFilterType)
+			return r.enum(&tc.TopicFilterType)
 		case "topicSysFlag":
 			return r.goInt(&tc.TopicSysFlag)
 		case "order":
@@ -873,6 +1004,14 @@ func (r *jreader) dataVersion(dv *DataVersion) error {
 	})
 }
 
+// topicConfigHint estimates the number of topics in a GET_ALL_TOPIC_CONFIG
+// body by counting its "topicName" members, one per topic. The bound keeps
+// a body made of little else from reserving much more than its own size:
+// real entries are well over 100 bytes each.
+func topicConfigHint(body []byte) int {
+	return min(bytes.Count(body, []byte(`"topicName":`)), len(body)/96)
+}
+
 func fastTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
 	r := &jreader{b: body}
 	if r.peek() != '{' {
@@ -887,7 +1026,8 @@ func fastTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
 				return nil
 			}
 			if w.TopicConfigTable == nil {
-				w.TopicConfigTable = map[string]TopicConfig{}
+				// Ten thousand topics outgrow a map many times over.
+				w.TopicConfigTable = make(map[string]TopicConfig, topicConfigHint(body))
 			}
 			return r.object(func(name []byte) error {
 				var tc TopicConfig

@@ -2,6 +2,7 @@ package rocketmq
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -120,7 +121,42 @@ func TestFastDecodersEdges(t *testing.T) {
 		{tc, `{"topicConfigTable":{"T":{"order":1}}}`, false},
 		{tc, `{"topicConfigTable":{"T":{"order":`, false}, // ends where a value is due
 		{tc, `{"topicConfigTable":{"T":{"order": `, false},
+		// Shared topic and broker strings never stand for other bytes:
+		// alternating and null names, and an escaped name handing over.
+		{ts, `{"offsetTable":{` + mq + `:{"maxOffset":1},{"brokerName":"c","queueId":1,"topic":"T"}:{"maxOffset":2},` +
+			`{"brokerName":"b","queueId":1,"topic":"U"}:{"maxOffset":3},{"brokerName":"b","queueId":2,"topic":"T"}:{},` +
+			`{"brokerName":"","queueId":3,"topic":"T"}:{},{"brokerName":null,"queueId":4,"topic":null}:{},{"queueId":5}:{}}}`, true},
+		{ts, `{"offsetTable":{` + mq + `:{},{"brokerName":"b","queueId":2,"topic":"\u0054"}:{}}}`, false},
+		{ts, `{"offsetTable":{` + mq + `:{},{"brokerName":"b\u00e9","queueId":2,"topic":"T"}:{}}}`, false},
+		{ts, `{"offsetTable":{` + mq + `:{},{"brokerName":"b","queueId":2,"topic":"T\t"}:{}}}`, false},
+		{ts, `{"offsetTable":{` + mq + `:{},{"brokerName":"bé","queueId":2,"topic":"Té"}:{}}}`, true},
+		{ts, "{\"offsetTable\":{" + mq + ":{},{\"brokerName\":\"b\",\"queueId\":2,\"topic\":\"T\x01\"}:{}}}", false},
+		{ts, "{\"offsetTable\":{" + mq + ":{},{\"brokerName\":\"b\xc3\",\"queueId\":2,\"topic\":\"T\"}:{}}}", false},
+		// A second table merges into the first, or empties it, in the
+		// generic path.
+		{ts, `{"offsetTable":{` + mq + `:{"maxOffset":5}},"offsetTable":null}`, false},
+		{ts, `{"offsetTable":{},"offsetTable":{` + mq + `:{"maxOffset":5}}}`, false},
+		{cs, `{"offsetTable":{` + mq + `:{"brokerOffset":5}},"offsetTable":null}`, false},
+		{bc, `{"consumeStatsList":[{"G":[{"offsetTable":null,"offsetTable":{}}]}]}`, false},
+		// Tables larger than the scratch on the stack.
+		{ts, `{"offsetTable":{` + queues(20, "T", "b", `{"maxOffset":1}`) + `}}`, true},
+		{cs, `{"offsetTable":{` + queues(40, "T", "b", `{"brokerOffset":1}`) + `}}`, true},
+		{bc, `{"consumeStatsList":[{"G":[{"offsetTable":{` + queues(3, "T", "b", `{}`) + `}},{"offsetTable":{` +
+			queues(20, "U", "b", `{}`) + `}}]},{"H":[{"offsetTable":{` + queues(2, "T", "c", `{}`) + `}}]}]}`, true},
+		{bc, manyGroups(300), true},
+		{cc, `{"connectionSet":[{"clientId":"c","language":"KOTLIN"},{"clientAddr":"a","language":""},{"language":null},{"language":"GO"}],` +
+			`"consumeType":"CONSUME_ACTIVELY","messageModel":"BROADCASTING","consumeFromWhere":"CONSUME_FROM_TIMESTAMP"}`, true},
+		{cc, `{"subscriptionTable":{"T":{"topic":"U","subString":"a || b","expressionType":"SQL92"},"V":{"topic":null},"W":{"topic":"W","subString":"*"}}}`, true},
+		{cc, `{"connectionSet":[{"clientId":"é"}]}`, true},
+		// Client names cut from one string: repeated, null, empty and
+		// missing ones, and more connections than the views on the stack.
+		{cc, `{"connectionSet":[{"clientId":"a","clientAddr":"x:1","clientId":"bb"},{"clientId":"c","clientId":null,"clientAddr":null},` +
+			`{"clientAddr":""},{},{"clientId":"","clientAddr":"y:2"},{"clientAddr":"z:3","clientId":"d"}]}`, true},
+		{cc, `{"connectionSet":[` + strings.Repeat(`{"clientId":"id","clientAddr":"addr"},{"clientAddr":"a2"},`, 6) + `{}]}`, true},
+		{cc, `{"connectionSet":[{"clientId":"a"},{"clientId":"b\u0041"}]}`, false},
+		{tc, `{"topicConfigTable":{"T":{"topicName":"T","topicFilterType":"MULTI_TAG"},"U":{"topicName":"U","topicFilterType":"OTHER"}}}`, true},
 		{sp, `{"consumeTimeSpanSet":[{"messageQueue":` + mq + `,"delayTime":5,"minTimeStampStr":"x"}]}`, true},
+		{sp, `{"consumeTimeSpanSet":[{"messageQueue":` + mq + `},{"messageQueue":{"brokerName":"c","queueId":1,"topic":"T"}},{"messageQueue":{"queueId":2}}]}`, true},
 		{sp, `{"consumeTimeSpanSet":null}`, true},
 		{sp, `null`, false},
 		{sp, ``, false},
@@ -142,6 +178,143 @@ func TestFastDecodersEdges(t *testing.T) {
 	}
 }
 
+// queues is n members of a queue table on topic and broker, with value v.
+func queues(n int, topic, broker, v string) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"brokerName":%q,"queueId":%d,"topic":%q}:%s`, broker, i, topic, v)
+	}
+	return b.String()
+}
+
+// manyGroups is a GET_BROKER_CONSUME_STATS body of n groups with zero to
+// three ConsumeStats each, enough for the groups' Stats to span chunks.
+func manyGroups(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"brokerAddr":"a","consumeStatsList":[`)
+	for g := range n {
+		if g > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"G%d":[`, g)
+		for i := range g % 4 {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"consumeTps":%d,"offsetTable":{%s}}`, i, queues(i+1, fmt.Sprintf("T%d", i), "b", `{"brokerOffset":3}`))
+		}
+		b.WriteString(`]}`)
+	}
+	b.WriteString(`]}`)
+	return b.String()
+}
+
+// The groups of a GET_BROKER_CONSUME_STATS body share the room their Stats
+// are cut from; appending to one group's must not reach the next one's.
+func TestFastConsumeStatsListGroupsApart(t *testing.T) {
+	l, err := fastConsumeStatsList([]byte(manyGroups(300)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := genericConsumeStatsList([]byte(manyGroups(300)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range l.ConsumeStatsList {
+		l.ConsumeStatsList[i].Stats = append(l.ConsumeStatsList[i].Stats, ConsumeStats{ConsumeTps: -1})
+	}
+	for i := range l.ConsumeStatsList {
+		got := l.ConsumeStatsList[i].Stats
+		if !reflect.DeepEqual(got[:len(got)-1], want.ConsumeStatsList[i].Stats) {
+			t.Fatalf("group %d: %v, want %v", i, got, want.ConsumeStatsList[i].Stats)
+		}
+	}
+}
+
+// Topic and broker names are allocated once per run of equal keys, not
+// per queue: a table of eight queues costs what a table of two costs.
+func TestFastDecodersShareQueueNames(t *testing.T) {
+	allocs := func(fn func([]byte) (any, error), body string) float64 {
+		return testing.AllocsPerRun(20, func() {
+			if _, err := fn([]byte(body)); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name   string
+		fn     func([]byte) (any, error)
+		body   func(n int) string
+		n1, n2 int
+	}{
+		{"topic stats", wrap(fastTopicStats), func(n int) string {
+			return `{"offsetTable":{` + queues(n, "TopicWithALongName", "broker-a", `{"maxOffset":1}`) + `}}`
+		}, 2, 8},
+		{"consume stats", wrap(fastConsumeStats), func(n int) string {
+			return `{"offsetTable":{` + queues(n, "TopicWithALongName", "broker-a", `{"brokerOffset":1}`) + `}}`
+		}, 2, 8},
+		{"broker consume stats", wrap(fastConsumeStatsList), func(n int) string {
+			return `{"consumeStatsList":[{"G":[{"offsetTable":{` + queues(n, "TopicWithALongName", "broker-a", `{}`) + `}}]}]}`
+		}, 2, 8},
+	} {
+		a1, a2 := allocs(tc.fn, tc.body(tc.n1)), allocs(tc.fn, tc.body(tc.n2))
+		if a1 != a2 {
+			t.Errorf("%s: %v allocations for %d queues, %v for %d", tc.name, a1, tc.n1, a2, tc.n2)
+		}
+	}
+}
+
+// Enumerated values come from constants; anything else is copied.
+func TestEnumString(t *testing.T) {
+	for _, v := range []string{"", "JAVA", "GO", "NODE_JS", "CONSUME_PASSIVELY", "CONSUME_POP", "CLUSTERING",
+		"BROADCASTING", "CONSUME_FROM_FIRST_OFFSET", "TAG", "SQL92", "*", "SINGLE_TAG", "MULTI_TAG"} {
+		b := []byte(v)
+		var got string
+		if n := testing.AllocsPerRun(10, func() { got = enumString(b) }); n != 0 {
+			t.Errorf("enumString(%q): %v allocations", v, n)
+		}
+		if got != v {
+			t.Errorf("enumString(%q) = %q", v, got)
+		}
+	}
+	b := []byte("KOTLIN")
+	got := enumString(b)
+	b[0] = 'X'
+	if got != "KOTLIN" {
+		t.Errorf("enumString kept a view of its input: %q", got)
+	}
+}
+
+// The topic config map is made at the size of the table for recorded
+// bodies, and a body of little but "topicName" keys cannot make it reserve
+// much more than its own size.
+func TestTopicConfigHint(t *testing.T) {
+	n := 0
+	for name, body := range fixtureBodies(t) {
+		if !strings.Contains(name, ".get_all_topic_config.") {
+			continue
+		}
+		n++
+		w, err := fastTopicConfigWrapper(body)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got := topicConfigHint(body); got != len(w.TopicConfigTable) {
+			t.Errorf("%s: hint %d, %d topics", name, got, len(w.TopicConfigTable))
+		}
+	}
+	if n == 0 {
+		t.Fatal("no recorded topic config body")
+	}
+	keys := `{"x":[` + strings.Repeat(`{"topicName":0},`, 1000) + `0]}`
+	if got, limit := topicConfigHint([]byte(keys)), len(keys)/96; got != limit {
+		t.Errorf("hint %d on %d bytes of keys, want the bound %d", got, len(keys), limit)
+	}
+}
+
 // FuzzFastDecoders: whatever the input, a fast path either hands over or
 // agrees with the generic path, and never panics.
 func FuzzFastDecoders(f *testing.F) {
@@ -152,6 +325,8 @@ func FuzzFastDecoders(f *testing.F) {
 	}
 	f.Add([]byte(`{"offsetTable":{{"brokerName":"b","queueId":1,"topic":"T"}:{"maxOffset":5}}}`))
 	f.Add([]byte(`{"consumeStatsList":[{"G":[{"offsetTable":{{"queueId":0}:{"brokerOffset":1}}}]}]}`))
+	f.Add([]byte(`{"offsetTable":{{"brokerName":"b","queueId":1,"topic":"T"}:{},{"brokerName":"c","queueId":1,"topic":"T"}:{},{"brokerName":"b","queueId":2,"topic":"U"}:{}}}`))
+	f.Add([]byte(manyGroups(20)))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		for _, d := range fastDecoders {
 			agree(t, d, body)

@@ -371,6 +371,10 @@ type jreader struct {
 	b     []byte
 	i     int
 	depth int
+	// The last topic and broker name a MessageQueue key held: every key of
+	// a table repeats them, and sharing one string per run saves two
+	// allocations per queue. They live as long as the decode call.
+	topic, broker string
 }
 
 func (r *jreader) peek() byte {
@@ -457,21 +461,30 @@ func (r *jreader) key() ([]byte, error) {
 }
 
 // rawString reads a string without escapes and returns its bytes (a view
-// into the body).
+// into the body). Escapes, control characters, invalid UTF-8 and a missing
+// closing quote give up, in one pass over the bytes.
 func (r *jreader) rawString() ([]byte, error) {
 	if r.peek() != '"' {
 		return nil, errFallback
 	}
-	end, err := scanString(r.b, r.i)
-	if err != nil {
-		return nil, errFallback
+	start := r.i + 1
+	ascii := true
+	for i := start; i < len(r.b); i++ {
+		switch c := r.b[i]; {
+		case c == '"':
+			s := r.b[start:i]
+			if !ascii && !utf8.Valid(s) {
+				return nil, errFallback
+			}
+			r.i = i + 1
+			return s, nil
+		case c == '\\' || c < 0x20:
+			return nil, errFallback
+		case c >= utf8.RuneSelf:
+			ascii = false
+		}
 	}
-	s := r.b[r.i+1 : end-1]
-	if bytes.IndexByte(s, '\\') >= 0 || !utf8.Valid(s) {
-		return nil, errFallback
-	}
-	r.i = end
-	return s, nil
+	return nil, errFallback
 }
 
 // str reads a string value into *dst; null leaves *dst as it is, as
@@ -486,6 +499,101 @@ func (r *jreader) str(dst *string) error {
 	}
 	*dst = string(s)
 	return nil
+}
+
+// view reads a string value like str, but leaves it in *dst as a view into
+// the body (non-nil, even when empty) for the caller to copy.
+func (r *jreader) view(dst *[]byte) error {
+	if r.null() {
+		return nil
+	}
+	s, err := r.rawString()
+	if err != nil {
+		return err
+	}
+	*dst = s
+	return nil
+}
+
+// strReuse reads a string value like str, reusing *last when the bytes
+// are the same instead of allocating a copy; *last then holds the value.
+func (r *jreader) strReuse(dst, last *string) error {
+	if r.null() {
+		return nil
+	}
+	s, err := r.rawString()
+	if err != nil {
+		return err
+	}
+	if string(s) != *last {
+		*last = string(s)
+	}
+	*dst = *last
+	return nil
+}
+
+// enum reads a string value like str; the values of enumerated fields that
+// every body repeats come from constants and cost no allocation.
+func (r *jreader) enum(dst *string) error {
+	if r.null() {
+		return nil
+	}
+	s, err := r.rawString()
+	if err != nil {
+		return err
+	}
+	*dst = enumString(s)
+	return nil
+}
+
+// enumString is string(s), without allocating for the values of the enums
+// the hot bodies carry (Java enum names, the "*" subscription, SINGLE_TAG).
+func enumString(s []byte) string {
+	switch string(s) {
+	case "":
+		return ""
+	case "JAVA":
+		return "JAVA"
+	case "CPP":
+		return "CPP"
+	case "GO":
+		return "GO"
+	case "PYTHON":
+		return "PYTHON"
+	case "DOTNET":
+		return "DOTNET"
+	case "RUST":
+		return "RUST"
+	case "NODE_JS":
+		return "NODE_JS"
+	case "CONSUME_PASSIVELY":
+		return "CONSUME_PASSIVELY"
+	case "CONSUME_ACTIVELY":
+		return "CONSUME_ACTIVELY"
+	case "CONSUME_POP":
+		return "CONSUME_POP"
+	case "CLUSTERING":
+		return "CLUSTERING"
+	case "BROADCASTING":
+		return "BROADCASTING"
+	case "CONSUME_FROM_LAST_OFFSET":
+		return "CONSUME_FROM_LAST_OFFSET"
+	case "CONSUME_FROM_FIRST_OFFSET":
+		return "CONSUME_FROM_FIRST_OFFSET"
+	case "CONSUME_FROM_TIMESTAMP":
+		return "CONSUME_FROM_TIMESTAMP"
+	case "TAG":
+		return "TAG"
+	case "SQL92":
+		return "SQL92"
+	case "*":
+		return "*"
+	case "SINGLE_TAG":
+		return "SINGLE_TAG"
+	case "MULTI_TAG":
+		return "MULTI_TAG"
+	}
+	return string(s)
 }
 
 // number returns the text of the number that comes next.
