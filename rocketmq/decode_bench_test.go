@@ -1,8 +1,10 @@
 package rocketmq
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -36,6 +38,50 @@ func BenchmarkHotDecoders(b *testing.B) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// scaleConsumeStatsBody is a GET_BROKER_CONSUME_STATS body shaped like one
+// master of the issue-7 scenario (docs/benchmarks.md): 2,000 groups, each
+// with its one-queue %RETRY% table, one in four also with an eight-queue
+// topic table, in fastjson's form.
+func scaleConsumeStatsBody() []byte {
+	var b strings.Builder
+	b.WriteString(`{"brokerAddr":"10.0.0.1:10911","consumeStatsList":[`)
+	for g := range 2000 {
+		if g > 0 {
+			b.WriteByte(',')
+		}
+		group := fmt.Sprintf("GID_scale_group_%04d", g)
+		fmt.Fprintf(&b, `{%q:[{"consumeTps":0.0,"offsetTable":{`, group)
+		fmt.Fprintf(&b, `{"brokerName":"broker-a","queueId":0,"topic":"%%RETRY%%%s"}:{"brokerOffset":0,"consumerOffset":0,"lastTimestamp":0}}}`, group)
+		if g%4 == 0 {
+			b.WriteString(`,{"consumeTps":1.5,"offsetTable":{`)
+			for q := range 8 {
+				if q > 0 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `{"brokerName":"broker-a","queueId":%d,"topic":"scale_topic_%05d"}:{"brokerOffset":%d,"consumerOffset":%d,"lastTimestamp":1795255344658}`,
+					q, g, 1000+q, 990+q)
+			}
+			b.WriteString(`}}`)
+		}
+		b.WriteString(`]}`)
+	}
+	b.WriteString(`],"totalDiff":5000}`)
+	return []byte(b.String())
+}
+
+// BenchmarkBrokerConsumeStatsAtScale decodes one master's
+// GET_BROKER_CONSUME_STATS body at the scale of the issue-7 scenario.
+func BenchmarkBrokerConsumeStatsAtScale(b *testing.B) {
+	body := scaleConsumeStatsBody()
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := fastConsumeStatsList(body); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
