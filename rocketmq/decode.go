@@ -839,7 +839,7 @@ func (r *jreader) connection(c *Connection, names *[2][]byte) error {
 }
 
 // subscriptionData reads one subscription; its topic shares the string of
-// the table key (*key) when they are equal, as they are in every body.
+// the table key when they are equal, as they are in every body.
 func (r *jreader) subscriptionData(s *SubscriptionData, key string) error {
 	var seenTags bool
 	return r.object(func(k []byte) error {
