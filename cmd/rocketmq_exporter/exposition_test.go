@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -302,30 +303,41 @@ func TestExposerNothingButErrors(t *testing.T) {
 // family.
 func TestExposerClientGone(t *testing.T) {
 	self := staticSelf(t)
+	// Self-metrics larger than the write buffer, in several families.
+	for f := range 3 {
+		big := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "go_big_" + string(rune('a'+f)), Help: "h"}, []string{"i"})
+		for i := range 3000 {
+			big.WithLabelValues(strings.Repeat("y", 20) + strconv.Itoa(i)).Set(float64(i))
+		}
+		self.MustRegister(big)
+	}
 	s, logs := testServer(t, self)
 	scrape := recorded{}
 	for i := range 20000 {
 		d := prometheus.NewDesc("rocketmq_many", "h", []string{"i"}, nil)
 		scrape = append(scrape, prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(i), strings.Repeat("x", i%50)+string(rune('a'+i%26))+string(rune(i))))
 	}
-	req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-	w := &brokenWriter{header: http.Header{}}
-	s.expose.serve(w, req, scrape, self)
-	got := logs.take()
-	if len(got) != 1 || !strings.Contains(got[0], "error encoding and sending metric family") {
-		t.Errorf("logs %q, want one encoding error", got)
+	// Gone at once (while the self-metrics are written) or midway.
+	for _, limit := range []int{0, 100_000} {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		w := &brokenWriter{header: http.Header{}, limit: limit}
+		s.expose.serve(w, req, scrape, self)
+		got := logs.take()
+		if len(got) != 1 || !strings.Contains(got[0], "error encoding and sending metric family") || !strings.Contains(got[0], "connection reset") {
+			t.Errorf("gone after %d bytes: logs %q, want one encoding error", limit, got)
+		}
 	}
 }
 
 type brokenWriter struct {
-	header http.Header
-	n      int
+	header   http.Header
+	n, limit int
 }
 
 func (w *brokenWriter) Header() http.Header { return w.header }
 func (w *brokenWriter) WriteHeader(int)     {}
 func (w *brokenWriter) Write(p []byte) (int, error) {
-	if w.n > 100_000 {
+	if w.n+len(p) > w.limit {
 		return 0, errors.New("connection reset by peer")
 	}
 	w.n += len(p)

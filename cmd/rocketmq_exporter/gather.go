@@ -135,6 +135,11 @@ func (x *exposer) serve(w http.ResponseWriter, r *http.Request, c prometheus.Col
 		}
 		if err := enc.Encode(mf); err != nil {
 			x.encodingError(err)
+			// A family expfmt refuses costs that family; a failed write
+			// (bufio.Writer keeps it) ends the answer.
+			if _, werr := bw.Write(nil); werr != nil {
+				return
+			}
 		}
 	}
 	// The exposition flushes bw; a client gone away ends it at the first
@@ -150,9 +155,10 @@ func (x *exposer) encodingError(err error) {
 }
 
 // gzipWriter compresses at BestSpeed: the exposition of a large cluster is
-// 16 MB of very repetitive text, which even the fastest level shrinks to
-// about 0.5 MB, while the default level costs several times the CPU for a
-// few percent less on the wire. CPU is what a scrape is short of.
+// 16 MB of very repetitive text, which even the fastest level shrinks about
+// twentyfold. On 16 MB of topic series BestSpeed took a third to a half of
+// the default level's CPU time for 6 % more bytes (0.76 MB against 0.71 MB);
+// the exporter is short of CPU, not of bandwidth.
 func (x *exposer) gzipWriter(w io.Writer) *gzip.Writer {
 	if gz, ok := x.gzips.Get().(*gzip.Writer); ok {
 		gz.Reset(w)
@@ -171,6 +177,9 @@ func (x *exposer) putGzip(gz *gzip.Writer) {
 // nameFilter is promhttp's name[] query parameter: only the families named
 // (nil: all).
 func nameFilter(r *http.Request) func(string) bool {
+	if r.URL == nil {
+		return nil
+	}
 	names := r.URL.Query()["name[]"]
 	if len(names) == 0 {
 		return nil
