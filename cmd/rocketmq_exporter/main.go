@@ -228,9 +228,9 @@ func (s *server) handler() http.Handler {
 }
 
 // limit answers 503 when --web.max-requests scrapes are already running, as
-// promhttp's MaxRequestsInFlight does; it is done here because the promhttp
-// handler is built per request (fresh registry), so its own limit would
-// never see more than one request.
+// promhttp's MaxRequestsInFlight does; it is done here because /metrics and
+// /probe write their answers themselves (collector.TextWriter, see
+// gather.go), and promhttp, used only for protobuf, is built per request.
 func (s *server) limit(h http.Handler) http.Handler {
 	if s.slots == nil {
 		return h
