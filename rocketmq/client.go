@@ -353,10 +353,14 @@ func (c *Client) getConn(ctx context.Context, addr string) (*conn, error) {
 		}
 		if err == nil {
 			c.conns[addr] = cn
-			c.readers.Add(1)
+			c.readers.Add(2)
 			go func() {
 				defer c.readers.Done()
 				cn.readLoop()
+			}()
+			go func() {
+				defer c.readers.Done()
+				cn.writeLoop()
 			}()
 		}
 		d.err, d.ownerGaveUp = err, err != nil && ctx.Err() != nil

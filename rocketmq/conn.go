@@ -8,7 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
+	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,12 @@ import (
 // conn is one connection to a peer, shared by all concurrent callers.
 // Requests are matched to responses by opaque, never by order: brokers answer
 // from per-code thread pools (PROTOCOL.md §1.4).
+//
+// Frames are written by one goroutine per connection (writeLoop) in group
+// commit: callers queue their frames and wait for their answer, and the
+// writer sends everything queued since its last write in one Write. Under
+// load this turns tens of write syscalls, each running the kernel's TCP path,
+// into one; alone, a request costs the writer's wake-up.
 type conn struct {
 	addr     string
 	nc       net.Conn
@@ -24,27 +31,73 @@ type conn struct {
 	log      *slog.Logger
 	onClose  func(*conn) // removes the conn from its pool
 
-	// wsem admits one writer at a time. It is a channel rather than a mutex
-	// so that a caller waiting for its turn still honours its context.
-	wsem chan struct{}
-
 	mu      sync.Mutex
-	pending map[int32]chan *Command
-	err     error // why the conn closed; set once, before done is closed
+	pending map[int32]*call // by opaque: the calls waiting for an answer
+	err     error           // why the conn closed; set once, before done is closed
+	queue   []*call         // frames waiting for the writer, in order
+	// writerBusy is set from the moment a frame is queued for an idle
+	// writer until the writer finds the queue empty again: only the caller
+	// that sets it wakes the writer.
+	writerBusy bool
+	// writing is set while a write is in progress; writeSeq numbers the
+	// writes.
+	writing  bool
+	writeSeq uint64
+	// cutTimer, when set, will cut the write in progress short (see
+	// giveUp); interruptErr is the context error of the caller that did.
+	cutTimer     *time.Timer
+	interruptErr error
+	writeGrace   time.Duration
+	// written is broadcast (with mu) when a write ends and its calls have
+	// their outcome.
+	written sync.Cond
 
+	wake chan struct{} // one token: the writer has frames to write
 	done chan struct{}
 
 	lastRead atomic.Int64 // UnixNano of the last frame read
 	lastUsed atomic.Int64 // UnixNano of the last frame read or written
 }
 
+// call is one request from the moment it is queued until it is answered or
+// given up on.
+type call struct {
+	frame  []byte
+	oneway bool
+	// resp receives the answer, or nil once a oneway frame is written.
+	resp chan *Command
+
+	// Guarded by conn.mu.
+	state   callState
+	partial bool  // a failed write took some bytes of this frame
+	sentAt  int64 // UnixNano when the write carrying the frame ended
+}
+
+type callState uint8
+
+const (
+	callQueued callState = iota
+	callWriting
+	callWritten
+	callFailed
+)
+
+// mayHaveReached reports whether any byte of the frame may have reached the
+// peer, i.e. whether resending it could duplicate the request. It must be
+// called with mu held and the call not in callWriting.
+func (cl *call) mayHaveReached() bool {
+	return cl.state == callWritten || cl.state == callFailed && cl.partial
+}
+
 func newConn(addr string, nc net.Conn, maxFrame int, log *slog.Logger, onClose func(*conn)) *conn {
 	c := &conn{
 		addr: addr, nc: nc, maxFrame: maxFrame, log: log, onClose: onClose,
-		wsem:    make(chan struct{}, 1),
-		pending: make(map[int32]chan *Command),
-		done:    make(chan struct{}),
+		pending:    make(map[int32]*call),
+		wake:       make(chan struct{}, 1),
+		done:       make(chan struct{}),
+		writeGrace: writeGrace,
 	}
+	c.written.L = &c.mu
 	c.lastUsed.Store(time.Now().UnixNano())
 	return c
 }
@@ -69,15 +122,15 @@ func (c *conn) readLoop() {
 			continue
 		}
 		c.mu.Lock()
-		ch := c.pending[cmd.Opaque]
+		cl := c.pending[cmd.Opaque]
 		delete(c.pending, cmd.Opaque)
 		c.mu.Unlock()
-		if ch == nil {
+		if cl == nil {
 			// The waiter gave up, or the answer is to a oneway request.
 			c.log.Debug("dropping response nobody waits for", "addr", c.addr, "code", cmd.Code, "opaque", cmd.Opaque)
 			continue
 		}
-		ch <- cmd // buffered, and each opaque is delivered at most once
+		cl.resp <- cmd // buffered, and each opaque is delivered at most once
 	}
 }
 
@@ -125,22 +178,7 @@ func (c *conn) state(cutoff time.Time) (closed, idle bool) {
 	if c.err != nil {
 		return true, false
 	}
-	return false, len(c.pending) == 0 && c.lastUsed.Load() < cutoff.UnixNano()
-}
-
-func (c *conn) register(opaque int32) (chan *Command, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.err != nil {
-		return nil, c.err
-	}
-	if _, dup := c.pending[opaque]; dup {
-		// Only possible after 2^32 requests with one of them still waiting.
-		return nil, fmt.Errorf("rocketmq: opaque %d already in flight on %s", opaque, c.addr)
-	}
-	ch := make(chan *Command, 1)
-	c.pending[opaque] = ch
-	return ch, nil
+	return false, len(c.pending) == 0 && !c.writerBusy && c.lastUsed.Load() < cutoff.UnixNano()
 }
 
 // unregister forgets a waiter and returns how many are left.
@@ -151,109 +189,229 @@ func (c *conn) unregister(opaque int32) int {
 	return len(c.pending)
 }
 
-// write sends one whole frame. Any failure closes the connection, since a
-// partly written frame desynchronises the stream. written reports whether any
-// byte may have reached the peer, i.e. whether resending could duplicate the
-// request.
-func (c *conn) write(ctx context.Context, frame []byte) (written bool, err error) {
-	select {
-	case c.wsem <- struct{}{}:
-	case <-c.done:
-		return false, c.closedErr()
-	case <-ctx.Done():
-		return false, ctx.Err()
+// enqueue registers cl (unless oneway) and queues its frame for the writer.
+func (c *conn) enqueue(opaque int32, cl *call) error {
+	c.mu.Lock()
+	if c.err != nil {
+		c.mu.Unlock()
+		return c.err
 	}
-	defer func() { <-c.wsem }()
-	if err := c.closedErr(); err != nil {
-		return false, err
-	}
-	if err := ctx.Err(); err != nil { // select picks at random among ready cases
-		return false, err
-	}
-	if dl, ok := ctx.Deadline(); ok {
-		c.nc.SetWriteDeadline(dl)
-	} else {
-		c.nc.SetWriteDeadline(time.Time{})
-	}
-	// A cancelled (rather than expired) context must interrupt a write
-	// blocked on a full socket buffer too.
-	interrupted := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		c.nc.SetWriteDeadline(time.Unix(1, 0))
-		close(interrupted)
-	})
-	n, err := c.nc.Write(frame)
-	if !stop() {
-		// Let the interruption finish before the next writer sets its own
-		// deadline.
-		<-interrupted
-	}
-	if err != nil {
-		if ctxErr := ctx.Err(); ctxErr != nil {
-			err = fmt.Errorf("%w (%w)", ctxErr, err)
-		} else if errors.Is(err, os.ErrDeadlineExceeded) {
-			// Our only write deadline is the context's, whose own timer
-			// may not have fired yet.
-			err = fmt.Errorf("%w (%w)", context.DeadlineExceeded, err)
+	if !cl.oneway {
+		if _, dup := c.pending[opaque]; dup {
+			c.mu.Unlock()
+			// Only possible after 2^32 requests with one of them still waiting.
+			return fmt.Errorf("rocketmq: opaque %d already in flight on %s", opaque, c.addr)
 		}
-		c.close(fmt.Errorf("write: %w", err))
-		if n > 0 {
-			return true, c.closedErr()
-		}
-		return false, c.closedErr()
+		c.pending[opaque] = cl
 	}
-	c.lastUsed.Store(time.Now().UnixNano())
-	return true, nil
+	c.queue = append(c.queue, cl)
+	wake := !c.writerBusy
+	c.writerBusy = true
+	c.mu.Unlock()
+	if wake {
+		select {
+		case c.wake <- struct{}{}:
+		default: // cannot happen: only the caller that set writerBusy sends
+		}
+	}
+	return nil
 }
 
-// roundTrip writes frame and, unless oneway, waits for the response with the
-// given opaque.
+// writeLoop writes the queued frames until the connection closes. Any write
+// failure closes the connection, since a partly written frame desynchronises
+// the stream.
+func (c *conn) writeLoop() {
+	var (
+		batch []*call
+		buf   []byte
+	)
+	for {
+		select {
+		case <-c.wake:
+		case <-c.done:
+			return
+		}
+		for {
+			// Let the goroutines that are runnable (typically callers just
+			// handed their answers by readLoop) queue their next frames
+			// before this write: it then carries them all.
+			runtime.Gosched()
+			c.mu.Lock()
+			if c.err != nil || len(c.queue) == 0 {
+				c.writerBusy = false
+				c.mu.Unlock()
+				break
+			}
+			batch = append(batch[:0], c.queue...)
+			clear(c.queue)
+			c.queue = c.queue[:0]
+			for _, cl := range batch {
+				cl.state = callWriting
+			}
+			c.writing = true
+			c.writeSeq++
+			c.mu.Unlock()
+
+			data := batch[0].frame
+			if len(batch) > 1 {
+				buf = buf[:0]
+				for _, cl := range batch {
+					buf = append(buf, cl.frame...)
+				}
+				data = buf
+			}
+			n, err := c.nc.Write(data)
+			if err != nil {
+				c.mu.Lock()
+				if c.interruptErr != nil {
+					err = fmt.Errorf("%w (%w)", c.interruptErr, err)
+				}
+				c.mu.Unlock()
+				// Closed before the calls learn their outcome, so that a
+				// caller who sees the failure finds the conn out of its pool.
+				c.close(fmt.Errorf("write: %w", err))
+			}
+			now := time.Now().UnixNano()
+			c.mu.Lock()
+			c.writing = false
+			if c.cutTimer != nil {
+				c.cutTimer.Stop() // if it is already running, it sees writing unset
+				c.cutTimer = nil
+			}
+			if c.interruptErr != nil {
+				if err == nil {
+					// The write ended before the interruption could
+					// take effect: undo it for the next write.
+					c.nc.SetWriteDeadline(time.Time{})
+				}
+				c.interruptErr = nil
+			}
+			off := 0
+			for _, cl := range batch {
+				if err == nil {
+					cl.state, cl.sentAt = callWritten, now
+					if cl.oneway {
+						cl.resp <- nil
+					}
+				} else {
+					cl.state, cl.partial = callFailed, n > off
+				}
+				off += len(cl.frame)
+			}
+			c.written.Broadcast()
+			c.mu.Unlock()
+			clear(batch)
+			if cap(buf) > maxKeptWriteBuffer {
+				buf = nil
+			}
+			if err != nil {
+				return
+			}
+			c.lastUsed.Store(now)
+		}
+	}
+}
+
+// maxKeptWriteBuffer bounds the buffer the writer keeps between writes: a
+// batch holding a large frame should not pin its size for the life of the
+// connection.
+const maxKeptWriteBuffer = 256 << 10
+
+// writeGrace is how long a write carrying the frame of a caller who gave up
+// may go on before it is cut short. A write that is only under way ends within
+// microseconds; one blocked on a full socket buffer does not end at all.
+const writeGrace = 20 * time.Millisecond
+
+// settle waits until the write carrying cl, if any, has ended. It must be
+// called with mu held. The write ends soon: the connection is closed or the
+// write interrupted.
+func (c *conn) settle(cl *call) {
+	for cl.state == callWriting {
+		c.written.Wait()
+	}
+}
+
+// roundTrip sends frame and, unless oneway, waits for the response with the
+// given opaque. written reports whether any byte of the frame may have
+// reached the peer, i.e. whether resending could duplicate the request.
 func (c *conn) roundTrip(ctx context.Context, code int, opaque int32, frame []byte, oneway bool) (resp *Command, written bool, err error) {
-	var ch chan *Command
-	if !oneway {
-		if ch, err = c.register(opaque); err != nil {
-			return nil, false, err
-		}
+	if err := ctx.Err(); err != nil {
+		return nil, false, fmt.Errorf("rocketmq: %s: request %d not sent: %w", c.addr, code, err)
 	}
-	written, err = c.write(ctx, frame)
-	if err != nil {
-		if ch != nil {
-			c.unregister(opaque)
-		}
-		if !written && err == ctx.Err() {
-			err = fmt.Errorf("rocketmq: %s: request %d not sent: %w", c.addr, code, err)
-		}
-		return nil, written, err
+	cl := &call{frame: frame, oneway: oneway, resp: make(chan *Command, 1)}
+	if err := c.enqueue(opaque, cl); err != nil {
+		return nil, false, err
 	}
-	if oneway {
-		return nil, true, nil
-	}
-	sent := time.Now().UnixNano()
 	select {
-	case resp = <-ch:
+	case resp = <-cl.resp:
 		return resp, true, nil
 	case <-c.done:
 		select {
-		case resp = <-ch:
+		case resp = <-cl.resp:
 			return resp, true, nil
 		default:
 		}
-		return nil, true, c.closedErr()
+		c.mu.Lock()
+		c.settle(cl)
+		written = cl.mayHaveReached()
+		c.mu.Unlock()
+		return nil, written, c.closedErr()
 	case <-ctx.Done():
-		left := c.unregister(opaque)
-		select {
-		case resp = <-ch: // answered while we were giving up
-			return resp, true, nil
-		default:
-		}
-		if left == 0 && c.lastRead.Load() < sent {
-			// Not a single frame since our request and nobody else waiting:
-			// the peer may be gone without a FIN/RST (dead host, dropped
-			// route). Redialling costs little; keeping a black hole in the
-			// pool would fail every later request the same way. The 4.9
-			// NameServer, which ignores unknown codes, only costs a redial.
-			c.close(fmt.Errorf("no frame received since request %d (opaque %d) was sent", code, opaque))
-		}
-		return nil, true, fmt.Errorf("rocketmq: %s: no answer to request %d (opaque %d): %w", c.addr, code, opaque, ctx.Err())
+		return c.giveUp(ctx, code, opaque, cl)
 	}
+}
+
+// giveUp ends a call whose context ended: a queued frame is withdrawn, a
+// write carrying it is interrupted (it may be blocked on a full socket
+// buffer), and an answer that arrived meanwhile is still taken.
+func (c *conn) giveUp(ctx context.Context, code int, opaque int32, cl *call) (*Command, bool, error) {
+	c.mu.Lock()
+	if cl.state == callQueued {
+		if i := slices.Index(c.queue, cl); i >= 0 {
+			c.queue = slices.Delete(c.queue, i, i+1)
+		}
+		delete(c.pending, opaque)
+		c.mu.Unlock()
+		return nil, false, fmt.Errorf("rocketmq: %s: request %d not sent: %w", c.addr, code, ctx.Err())
+	}
+	if cl.state == callWriting && c.cutTimer == nil {
+		// The write may be blocked on a full socket buffer and must not
+		// hold us. But cutting it closes the connection under every other
+		// caller, so a write that is merely under way gets the time to end.
+		seq, cause := c.writeSeq, ctx.Err()
+		c.cutTimer = time.AfterFunc(c.writeGrace, func() {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			if c.writing && c.writeSeq == seq {
+				c.interruptErr = cause
+				c.nc.SetWriteDeadline(time.Unix(1, 0))
+			}
+		})
+	}
+	c.settle(cl)
+	if cl.state == callFailed {
+		written := cl.partial
+		c.mu.Unlock()
+		return nil, written, fmt.Errorf("rocketmq: %s: request %d: %w (%w)", c.addr, code, ctx.Err(), c.closedErr())
+	}
+	sent := cl.sentAt
+	c.mu.Unlock()
+	if cl.oneway {
+		return nil, true, nil // written, which is all a oneway request waits for
+	}
+	left := c.unregister(opaque)
+	select {
+	case resp := <-cl.resp: // answered while we were giving up
+		return resp, true, nil
+	default:
+	}
+	if left == 0 && c.lastRead.Load() < sent {
+		// Not a single frame since our request and nobody else waiting:
+		// the peer may be gone without a FIN/RST (dead host, dropped
+		// route). Redialling costs little; keeping a black hole in the
+		// pool would fail every later request the same way. The 4.9
+		// NameServer, which ignores unknown codes, only costs a redial.
+		c.close(fmt.Errorf("no frame received since request %d (opaque %d) was sent", code, opaque))
+	}
+	return nil, true, fmt.Errorf("rocketmq: %s: no answer to request %d (opaque %d): %w", c.addr, code, opaque, ctx.Err())
 }
