@@ -227,11 +227,11 @@ func (c *Client) invoke(ctx context.Context, addr string, req *Command) (*Comman
 	if err != nil {
 		return nil, fmt.Errorf("rocketmq: encode request %d: %w", cmd.Code, err)
 	}
-	release, err := c.acquire(ctx, addr)
+	slots, err := c.acquire(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("rocketmq: %s: request %d not sent: %d requests already in flight: %w", addr, cmd.Code, c.opts.MaxInFlightPerAddr, err)
 	}
-	defer release()
+	defer c.release(addr, slots)
 	for attempt := 1; ; attempt++ {
 		cn, err := c.getConn(ctx, addr)
 		if err != nil {
@@ -251,10 +251,10 @@ func (c *Client) invoke(ctx context.Context, addr string, req *Command) (*Comman
 }
 
 // acquire takes one of addr's in-flight slots, waiting for one as long as
-// ctx allows. The returned func gives it back.
-func (c *Client) acquire(ctx context.Context, addr string) (release func(), err error) {
+// ctx allows. release gives it back; a nil *addrSlots (no bound) is no slot.
+func (c *Client) acquire(ctx context.Context, addr string) (*addrSlots, error) {
 	if c.opts.MaxInFlightPerAddr < 0 {
-		return func() {}, nil
+		return nil, nil
 	}
 	c.mu.Lock()
 	s := c.slots[addr]
@@ -264,13 +264,6 @@ func (c *Client) acquire(ctx context.Context, addr string) (release func(), err 
 	}
 	s.users++
 	c.mu.Unlock()
-	leave := func() {
-		c.mu.Lock()
-		if s.users--; s.users == 0 {
-			delete(c.slots, addr)
-		}
-		c.mu.Unlock()
-	}
 	select {
 	case s.sem <- struct{}{}:
 	default:
@@ -278,14 +271,27 @@ func (c *Client) acquire(ctx context.Context, addr string) (release func(), err 
 		select {
 		case s.sem <- struct{}{}:
 		case <-ctx.Done():
-			leave()
+			c.leave(addr, s)
 			return nil, ctx.Err()
 		}
 	}
-	return func() {
+	return s, nil
+}
+
+func (c *Client) release(addr string, s *addrSlots) {
+	if s != nil {
 		<-s.sem
-		leave()
-	}, nil
+		c.leave(addr, s)
+	}
+}
+
+// leave drops a user of s, and s itself with its last user.
+func (c *Client) leave(addr string, s *addrSlots) {
+	c.mu.Lock()
+	if s.users--; s.users == 0 {
+		delete(c.slots, addr)
+	}
+	c.mu.Unlock()
 }
 
 func (c *Client) prepare(req *Command) *Command {

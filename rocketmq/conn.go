@@ -64,8 +64,11 @@ type conn struct {
 type call struct {
 	frame  []byte
 	oneway bool
-	// resp receives the answer, or nil once a oneway frame is written.
-	resp chan *Command
+	// ready gets a token when answer is set, or once a oneway frame is
+	// written. (A channel of struct{} is one allocation; one of pointers
+	// is two.)
+	ready  chan struct{}
+	answer *Command
 
 	// Guarded by conn.mu.
 	state   callState
@@ -130,7 +133,8 @@ func (c *conn) readLoop() {
 			c.log.Debug("dropping response nobody waits for", "addr", c.addr, "code", cmd.Code, "opaque", cmd.Opaque)
 			continue
 		}
-		cl.resp <- cmd // buffered, and each opaque is delivered at most once
+		cl.answer = cmd
+		cl.ready <- struct{}{} // buffered, and each opaque is delivered at most once
 	}
 }
 
@@ -291,7 +295,7 @@ func (c *conn) writeLoop() {
 				if err == nil {
 					cl.state, cl.sentAt = callWritten, now
 					if cl.oneway {
-						cl.resp <- nil
+						cl.ready <- struct{}{}
 					}
 				} else {
 					cl.state, cl.partial = callFailed, n > off
@@ -338,17 +342,17 @@ func (c *conn) roundTrip(ctx context.Context, code int, opaque int32, frame []by
 	if err := ctx.Err(); err != nil {
 		return nil, false, fmt.Errorf("rocketmq: %s: request %d not sent: %w", c.addr, code, err)
 	}
-	cl := &call{frame: frame, oneway: oneway, resp: make(chan *Command, 1)}
+	cl := &call{frame: frame, oneway: oneway, ready: make(chan struct{}, 1)}
 	if err := c.enqueue(opaque, cl); err != nil {
 		return nil, false, err
 	}
 	select {
-	case resp = <-cl.resp:
-		return resp, true, nil
+	case <-cl.ready:
+		return cl.answer, true, nil
 	case <-c.done:
 		select {
-		case resp = <-cl.resp:
-			return resp, true, nil
+		case <-cl.ready:
+			return cl.answer, true, nil
 		default:
 		}
 		c.mu.Lock()
@@ -401,8 +405,8 @@ func (c *conn) giveUp(ctx context.Context, code int, opaque int32, cl *call) (*C
 	}
 	left := c.unregister(opaque)
 	select {
-	case resp := <-cl.resp: // answered while we were giving up
-		return resp, true, nil
+	case <-cl.ready: // answered while we were giving up
+		return cl.answer, true, nil
 	default:
 	}
 	if left == 0 && c.lastRead.Load() < sent {

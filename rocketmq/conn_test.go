@@ -145,7 +145,7 @@ func requestFrame(t testing.TB, opaque int32, body string) []byte {
 // unanswered is a call the peer never answers. Registered, it keeps a conn
 // from taking a caller that gives up right after sending for a sign that the
 // peer went silent (see giveUp).
-func unanswered() *call { return &call{resp: make(chan *Command, 1), state: callWritten} }
+func unanswered() *call { return &call{ready: make(chan struct{}, 1), state: callWritten} }
 
 type tripResult struct {
 	resp    *Command
