@@ -16,7 +16,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net"
 	"regexp"
 	"slices"
@@ -148,21 +147,49 @@ func (p *Proxy) accept(ln net.Listener, up string) {
 }
 
 // connOut serialises the answers written to one client connection and
-// batches those the reader answers itself.
+// batches those the reader answers itself. The proxy shares the benchmark
+// machine's cores with the exporter it measures, so a replayed answer is
+// written piece by piece into the buffer (no frame assembled per answer)
+// and the write deadline is set per flush, not per answer.
 type connOut struct {
-	mu sync.Mutex
-	c  net.Conn
-	bw *bufio.Writer
+	mu    sync.Mutex
+	c     net.Conn
+	bw    *bufio.Writer
+	armed time.Time // when the write deadline was last set
 }
 
 func (o *connOut) write(frame []byte, flush bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	_ = o.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	o.armLocked()
 	if _, err := o.bw.Write(frame); err != nil {
 		_ = o.c.Close()
 		return
 	}
+	o.flushLocked(flush)
+}
+
+func (o *connOut) replay(a *answer, opaque int32, flush bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.armLocked()
+	if err := a.writeTo(o.bw, opaque); err != nil {
+		_ = o.c.Close()
+		return
+	}
+	o.flushLocked(flush)
+}
+
+// armLocked keeps a write deadline 29–30 s ahead of every write, buffered
+// ones included (bufio writes through when its buffer fills).
+func (o *connOut) armLocked() {
+	if now := time.Now(); now.Sub(o.armed) > time.Second {
+		_ = o.c.SetWriteDeadline(now.Add(30 * time.Second))
+		o.armed = now
+	}
+}
+
+func (o *connOut) flushLocked(flush bool) {
 	if flush {
 		if err := o.bw.Flush(); err != nil {
 			_ = o.c.Close()
@@ -194,7 +221,7 @@ func (p *Proxy) serve(c net.Conn, up string) {
 		p.count(req.Code)
 		if p.rewriteRequest(req); p.opts.Freeze {
 			if a := p.lookup(up, req); a != nil {
-				out.write(a.frame(req.Opaque), br.Buffered() == 0)
+				out.replay(a, req.Opaque, br.Buffered() == 0)
 				continue
 			}
 		}
@@ -285,10 +312,17 @@ func (p *Proxy) rewriteBytes(b []byte, m map[string]string) []byte {
 // cacheKey identifies a request by everything that can change its answer.
 func cacheKey(up string, req *rocketmq.Command) string {
 	var b strings.Builder
+	b.Grow(len(up) + 8 + 32*len(req.ExtFields) + len(req.Body))
 	b.WriteString(up)
 	b.WriteByte(0)
 	b.WriteString(strconv.Itoa(req.Code))
-	for _, k := range slices.Sorted(maps.Keys(req.ExtFields)) {
+	var scratch [16]string
+	keys := scratch[:0]
+	for k := range req.ExtFields {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
 		b.WriteByte(0)
 		b.WriteString(k)
 		b.WriteByte('=')
@@ -350,6 +384,26 @@ func newAnswer(resp *rocketmq.Command) (*answer, error) {
 }
 
 func (a *answer) replayable() bool { return a.serType == rocketmq.SerializeJSON || len(a.header) >= 9 }
+
+// writeTo writes the frame answering opaque, as frame(opaque) would build it.
+func (a *answer) writeTo(w *bufio.Writer, opaque int32) error {
+	if a.serType != rocketmq.SerializeJSON {
+		_, err := w.Write(a.frame(opaque))
+		return err
+	}
+	var num [12]byte
+	digits := strconv.AppendInt(num[:0], int64(opaque), 10)
+	hlen := len(a.pre) + len(digits) + len(a.post)
+	var pre [8]byte
+	binary.BigEndian.PutUint32(pre[0:4], uint32(4+hlen+len(a.body)))
+	binary.BigEndian.PutUint32(pre[4:8], uint32(a.serType)<<24|uint32(hlen))
+	for _, b := range [][]byte{pre[:], a.pre, digits, a.post, a.body} {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 func (a *answer) frame(opaque int32) []byte {
 	var num [12]byte

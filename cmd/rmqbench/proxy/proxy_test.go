@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"reflect"
 	"strings"
@@ -77,5 +79,32 @@ func TestProxyRewritesCountsAndFreezes(t *testing.T) {
 	}
 	if got := p.Take(); !reflect.DeepEqual(got, map[int]int{rocketmq.CodeGetTopicStatsInfo: 3}) {
 		t.Errorf("counts %v, want three topic stats", got)
+	}
+}
+
+// A replayed answer is written piece by piece; it must be the frame
+// frame() builds, for any opaque.
+func TestAnswerWriteToMatchesFrame(t *testing.T) {
+	resp := rocketmq.NewRequest(0, map[string]string{"k": "v"}, []byte(`{"offsetTable":{}}`))
+	resp.Flag |= rocketmq.FlagResponse
+	resp.Remark = "ok"
+	a, err := newAnswer(resp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, opaque := range []int32{0, 7, -1, 1 << 30, -1 << 31} {
+		var buf bytes.Buffer
+		w := bufio.NewWriter(&buf)
+		if err := a.writeTo(w, opaque); err != nil {
+			t.Fatal(err)
+		}
+		w.Flush()
+		if want := a.frame(opaque); !bytes.Equal(buf.Bytes(), want) {
+			t.Errorf("opaque %d: writeTo %q, frame %q", opaque, buf.Bytes(), want)
+		}
+		cmd, err := rocketmq.DecodeFrame(buf.Bytes()[4:])
+		if err != nil || cmd.Opaque != opaque || string(cmd.Body) != `{"offsetTable":{}}` {
+			t.Errorf("opaque %d: decoded %+v, %v", opaque, cmd, err)
+		}
 	}
 }
