@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -12,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
 
 	"github.com/rocketmq-exporter/rocketmq_exporter/cmd/rmqbench/proxy"
 	"github.com/rocketmq-exporter/rocketmq_exporter/cmd/rmqbench/scenario"
@@ -68,6 +69,7 @@ type scaleEnv struct {
 	admin      Client
 	collectors map[string]Collector
 	opts       Options
+	text       *TextWriter // one per exporter, as the binary has
 }
 
 func newScaleEnv(tb testing.TB, spec scenario.Spec) *scaleEnv {
@@ -91,6 +93,7 @@ func attachEnv(tb testing.TB, spec scenario.Spec, sim *rmqsim.Cluster) *scaleEnv
 	e.admin = rocketmq.NewAdmin(e.counter)
 	e.opts = Options{LagSeconds: true}
 	e.collectors = e.newCollectors(tb)
+	e.text = NewTextWriter()
 	return e
 }
 
@@ -162,34 +165,63 @@ type scrapeResult struct {
 	duration time.Duration
 }
 
-// scrape runs one full scrape as /metrics does (fresh registry, the shared
-// collectors, Gather) and counts what it sent.
+// scrape runs one full scrape as /metrics does (the shared collectors
+// through a TextWriter, the text format written out) and counts what it
+// sent. The text goes to a line counter, not to memory, as /metrics streams
+// it into the response.
 func (e *scaleEnv) scrape(tb testing.TB, t Targets) scrapeResult {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	e.counter.take()
 	start := time.Now()
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(New(ctx, t, e.admin, e.collectors, nil))
-	mfs, err := reg.Gather()
-	d := time.Since(start)
+	exp, err := e.text.Collect(New(ctx, t, e.admin, e.collectors, nil))
 	if err != nil {
-		tb.Fatalf("gather: %v", err)
+		tb.Fatalf("collect: %v", err)
 	}
-	r := scrapeResult{duration: d, requests: e.counter.take()}
-	for _, mf := range mfs {
-		r.series += len(mf.GetMetric())
-		if mf.GetName() != "rocketmq_scrape_collector_success" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if m.GetGauge().GetValue() != 1 {
-				r.failed = append(r.failed, m.GetLabel()[0].GetValue())
-			}
-		}
+	var lc lineCounter
+	if err := exp.Encode(&lc, expfmt.NewFormat(expfmt.TypeTextPlain), nil); err != nil {
+		tb.Fatalf("encode: %v", err)
 	}
-	return r
+	lc.flush()
+	d := time.Since(start)
+	return scrapeResult{duration: d, requests: e.counter.take(), series: lc.series, failed: lc.failed}
+}
+
+// lineCounter counts the samples of a text exposition and notes the
+// collectors whose rocketmq_scrape_collector_success is 0.
+type lineCounter struct {
+	line   []byte
+	series int
+	failed []string
+}
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			c.line = append(c.line, p...)
+			break
+		}
+		c.line = append(c.line, p[:i]...)
+		c.flush()
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (c *lineCounter) flush() {
+	defer func() { c.line = c.line[:0] }()
+	if len(c.line) == 0 || c.line[0] == '#' {
+		return
+	}
+	c.series++
+	const success = `rocketmq_scrape_collector_success{collector="`
+	if rest, ok := bytes.CutPrefix(c.line, []byte(success)); ok && bytes.HasSuffix(rest, []byte(`} 0`)) {
+		name, _, _ := bytes.Cut(rest, []byte(`"`))
+		c.failed = append(c.failed, string(name))
+	}
 }
 
 func (e *scaleEnv) mustScrape(tb testing.TB, t Targets) scrapeResult {
