@@ -2,12 +2,14 @@ package collector
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -443,3 +445,119 @@ func BenchmarkExposition(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// BenchmarkExpositionScrape writes a recorded scrape of the issue-7 scenario
+// (every default collector, cluster mode, frozen answers): its two phases
+// separately, and the encoding compressed as /metrics compresses it.
+func BenchmarkExpositionScrape(b *testing.B) {
+	e := issueEnv(b, true)
+	e.mustScrape(b, e.clusterTargets())
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	scrape := record(New(ctx, e.clusterTargets(), e.admin, e.collectors, nil))
+	cancel()
+	tw := NewTextWriter()
+	exp, err := tw.Collect(scrape)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("collect", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := tw.Collect(scrape); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := exp.Encode(discard{}, expfmt.FmtText, nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("encode-gzip", func(b *testing.B) {
+		b.ReportAllocs()
+		gz, _ := gzip.NewWriterLevel(discard{}, gzip.BestSpeed)
+		for b.Loop() {
+			gz.Reset(discard{})
+			if err := exp.Encode(gz, expfmt.FmtText, nil); err != nil {
+				b.Fatal(err)
+			}
+			if err := gz.Close(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// expfmtFloat is how expfmt writes a sample value: a gauge's line, after
+// the name and the space.
+func expfmtFloat(t testing.TB, v float64) string {
+	t.Helper()
+	var buf bytes.Buffer
+	name := "x"
+	mf := &dto.MetricFamily{Name: &name, Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: &v}}}}
+	if _, err := expfmt.MetricFamilyToText(&buf, mf); err != nil {
+		t.Fatal(err)
+	}
+	line := strings.TrimSuffix(buf.String()[strings.LastIndex(strings.TrimSuffix(buf.String(), "\n"), "\n")+1:], "\n")
+	return strings.TrimPrefix(line, "x ")
+}
+
+// floatCases are values around every boundary of appendFloat's fast paths
+// and of the 'g' format's switch to exponent form, and random ones of every
+// magnitude.
+func floatCases() []float64 {
+	vs := []float64{
+		0, math.Copysign(0, -1), 1, -1, math.NaN(), math.Inf(1), math.Inf(-1), 2, -2, 0.5, -0.5,
+		999999, 1e6, 1e6 + 1, 1234567, 123456.5, 999999.999, 1e21, 1e20, 1e22, 1 << 53, 1<<53 + 2, 1<<53 - 1, -(1 << 53), -(1<<53 - 1),
+		1 << 39, 1<<39 - 0.001, 1<<39 + 0.5, -(1<<39 - 0.001), 1<<39 - 0.5, 5.5e11, 1e-4, 1e-5, 0.001, 0.0001, 0.00012, 0.01, 0.1, 0.3,
+		1.0666666666666667, 1.795255724261e+09, 1.795269635567e+09, 1795269635.5, 1795269635.56, 5e-324, math.MaxFloat64,
+		math.SmallestNonzeroFloat64, 123456789012, 1e15, 1e16, 9.999e15, 0.1 + 0.2, 1e300, -1e-300,
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for e := -30; e <= 60; e++ {
+		scale := math.Pow(2, float64(e))
+		for range 300 {
+			vs = append(vs, (r.Float64()+1)*scale, -(r.Float64() + 1) * scale)
+		}
+	}
+	for range 30000 {
+		// Integers and milliseconds of every size, their neighbours.
+		n := r.Int64N(1 << uint(r.IntN(62)+1))
+		vs = append(vs, float64(n), -float64(n), float64(n)/1000, float64(n)/100, float64(n)/10, float64(n)/10000,
+			math.Nextafter(float64(n)/1000, math.Inf(1)), math.Nextafter(float64(n), 0))
+		vs = append(vs, math.Float64frombits(r.Uint64()))
+	}
+	for _, p := range []float64{1, 10, 100, 1000, 1e5, 1e6, 1e7, 1e11, 1e12} {
+		for d := -3; d <= 3; d++ {
+			vs = append(vs, p+float64(d), p+float64(d)/1000, p-float64(d)/7)
+		}
+	}
+	return vs
+}
+
+// appendFloat writes every value exactly as expfmt does, its fast paths
+// included.
+func TestAppendFloatMatchesExpfmt(t *testing.T) {
+	vs := floatCases()
+	for i, v := range vs {
+		got := string(appendFloat(nil, v))
+		// strconv is what expfmt calls (apart from the constants it
+		// writes itself); expfmt itself for a sample of values.
+		want := strconv.FormatFloat(v, 'g', -1, 64)
+		switch {
+		case v == 0:
+			want = "0"
+		case math.IsInf(v, 1):
+			want = "+Inf"
+		}
+		if i%10 == 0 || i < 100 {
+			want = expfmtFloat(t, v)
+		}
+		if got != want {
+			t.Fatalf("appendFloat(%v) (bits %#x) = %q, want %q", v, math.Float64bits(v), got, want)
+		}
+	}
+}
