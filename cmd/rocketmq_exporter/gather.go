@@ -3,11 +3,14 @@ package main
 import (
 	"bufio"
 	"compress/gzip"
+	"errors"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -117,18 +120,27 @@ func (x *exposer) serve(w http.ResponseWriter, r *http.Request, c prometheus.Col
 	h.Add("Vary", "Accept")
 	h.Add("Vary", "Accept-Encoding")
 	h.Set("Content-Type", string(format))
-	var out io.Writer = w
+	// Written as it is produced, never held whole: the text of a large
+	// cluster is 16 MB.
+	var out textWriter
+	var pipe *chunkPipe
 	if acceptsGzip(r.Header) {
 		h.Set("Content-Encoding", "gzip")
 		gz := x.gzipWriter(w)
 		defer x.putGzip(gz)
-		out = gz
+		// Compressing costs about as much CPU as producing the text:
+		// a goroutine of its own compresses each chunk while the next is
+		// produced. Closed (deferred after putGzip, so run before it) on
+		// every way out, also a panic: its goroutine writes to w until
+		// then.
+		pipe = newChunkPipe(gz)
+		defer pipe.Close()
+		out = pipe
+	} else {
+		out = bufio.NewWriterSize(w, 64<<10)
 	}
-	// Written as it is produced, never held whole: the text of a large
-	// cluster is 16 MB.
-	bw := bufio.NewWriterSize(out, 64<<10)
 	keep := nameFilter(r)
-	enc := expfmt.NewEncoder(bw, format)
+	enc := expfmt.NewEncoder(out, format)
 	for _, mf := range selfFams {
 		if keep != nil && !keep(mf.GetName()) {
 			continue
@@ -136,17 +148,173 @@ func (x *exposer) serve(w http.ResponseWriter, r *http.Request, c prometheus.Col
 		if err := enc.Encode(mf); err != nil {
 			x.encodingError(err)
 			// A family expfmt refuses costs that family; a failed write
-			// (bufio.Writer keeps it) ends the answer.
-			if _, werr := bw.Write(nil); werr != nil {
+			// (both writers keep it) ends the answer.
+			if _, werr := out.Write(nil); werr != nil {
 				return
 			}
 		}
 	}
-	// The exposition flushes bw; a client gone away ends it at the first
-	// failed write, reported once.
-	if err := exp.Encode(bw, format, keep); err != nil {
+	// The exposition flushes a bufio.Writer; the pipe's Close waits for
+	// the last chunk to be compressed. A client gone away ends the answer
+	// at the first failed write, reported once.
+	err = exp.Encode(out, format, keep)
+	if pipe != nil && err == nil {
+		err = pipe.Close()
+	}
+	if err != nil {
 		x.encodingError(err)
 	}
+}
+
+// textWriter is what expfmt writes into without a buffer of its own.
+type textWriter interface {
+	io.Writer
+	io.StringWriter
+	io.ByteWriter
+	WriteRune(r rune) (int, error)
+}
+
+// Chunks of the pipe: large enough that handing one over costs little per
+// byte, few enough that a slow client holds little memory.
+const (
+	pipeChunk  = 128 << 10
+	pipeChunks = 4
+)
+
+// chunkPipe buffers what is written in chunks that a goroutine of its own
+// writes to w, in order, while the next chunk fills. After w's first
+// error nothing more reaches w; the error is returned by the next write
+// and by Close. Close must be called: it ends the goroutine.
+type chunkPipe struct {
+	w    io.Writer
+	cur  []byte
+	full chan []byte // chunks to write, in order
+	free chan []byte // written chunks, for reuse
+	done chan struct{}
+
+	made   int // chunks allocated besides the first
+	closed bool
+
+	err atomic.Pointer[error] // w's first error
+}
+
+func newChunkPipe(w io.Writer) *chunkPipe {
+	p := &chunkPipe{
+		w:    w,
+		cur:  make([]byte, 0, pipeChunk),
+		full: make(chan []byte, pipeChunks),
+		free: make(chan []byte, pipeChunks),
+		done: make(chan struct{}),
+	}
+	go p.run()
+	return p
+}
+
+// run writes the chunks until the pipe is closed; it hands every chunk
+// back, written or not, so the producer never waits on a failed writer.
+func (p *chunkPipe) run() {
+	defer close(p.done)
+	for b := range p.full {
+		if p.err.Load() == nil {
+			if _, err := p.w.Write(b); err != nil {
+				p.err.Store(&err)
+			}
+		}
+		p.free <- b[:0]
+	}
+}
+
+// error is w's first error, or errPipeClosed after Close.
+func (p *chunkPipe) error() error {
+	if e := p.err.Load(); e != nil {
+		return *e
+	}
+	if p.closed {
+		return errPipeClosed
+	}
+	return nil
+}
+
+var errPipeClosed = errors.New("write to a closed pipe")
+
+// send hands the current chunk over and takes an empty one: a written
+// one, or a new one while fewer than pipeChunks exist.
+func (p *chunkPipe) send() {
+	p.full <- p.cur
+	select {
+	case p.cur = <-p.free:
+	default:
+		if p.made < pipeChunks-1 {
+			p.made++
+			p.cur = make([]byte, 0, pipeChunk)
+		} else {
+			p.cur = <-p.free
+		}
+	}
+}
+
+func (p *chunkPipe) Write(b []byte) (int, error) {
+	if err := p.error(); err != nil {
+		return 0, err
+	}
+	n := len(b)
+	for len(b) > 0 {
+		k := copy(p.cur[len(p.cur):cap(p.cur)], b)
+		p.cur, b = p.cur[:len(p.cur)+k], b[k:]
+		if len(p.cur) == cap(p.cur) {
+			p.send()
+		}
+	}
+	return n, nil
+}
+
+func (p *chunkPipe) WriteString(s string) (int, error) {
+	if err := p.error(); err != nil {
+		return 0, err
+	}
+	n := len(s)
+	for len(s) > 0 {
+		k := copy(p.cur[len(p.cur):cap(p.cur)], s)
+		p.cur, s = p.cur[:len(p.cur)+k], s[k:]
+		if len(p.cur) == cap(p.cur) {
+			p.send()
+		}
+	}
+	return n, nil
+}
+
+func (p *chunkPipe) WriteByte(c byte) error {
+	if err := p.error(); err != nil {
+		return err
+	}
+	p.cur = append(p.cur, c)
+	if len(p.cur) == cap(p.cur) {
+		p.send()
+	}
+	return nil
+}
+
+func (p *chunkPipe) WriteRune(r rune) (int, error) {
+	var buf [utf8.UTFMax]byte
+	return p.Write(utf8.AppendRune(buf[:0], r))
+}
+
+// Close writes what is buffered, waits until w has it all and returns w's
+// first error (nil if none), as do later calls.
+func (p *chunkPipe) Close() error {
+	if !p.closed {
+		if len(p.cur) > 0 && p.error() == nil {
+			p.full <- p.cur
+		}
+		p.cur = nil
+		p.closed = true
+		close(p.full)
+		<-p.done
+	}
+	if e := p.err.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 func (x *exposer) encodingError(err error) {
