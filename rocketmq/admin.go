@@ -193,6 +193,17 @@ func (a *Admin) ConsumerConnectionList(ctx context.Context, addr, group string) 
 	return DecodeConsumerConnection(resp.Body)
 }
 
+// ConsumerConnectionSummary reads GET_CONSUMER_CONNECTION_LIST (203) like
+// ConsumerConnectionList, keeping only its summary: the clients' details and
+// the subscription table are checked but not kept.
+func (a *Admin) ConsumerConnectionSummary(ctx context.Context, addr, group string) (ConsumerConnectionSummary, error) {
+	resp, err := a.call(ctx, addr, CodeGetConsumerConnectionList, map[string]string{"consumerGroup": group}, nil)
+	if err != nil {
+		return ConsumerConnectionSummary{}, err
+	}
+	return DecodeConsumerConnectionSummary(resp.Body)
+}
+
 // BrokerHAStatus reads GET_BROKER_HA_STATUS (907). 4.9 brokers do not know
 // the request: check IsNotSupported.
 func (a *Admin) BrokerHAStatus(ctx context.Context, addr string) (*HARuntimeInfo, error) {

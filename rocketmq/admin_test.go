@@ -27,7 +27,7 @@ type adminClient interface {
 	BrokerConsumeStats(ctx context.Context, addr string) (*ConsumeStatsList, error)
 	TopicConsumeByWho(ctx context.Context, addr, topic string) (*GroupList, error)
 	ConsumeTimeSpan(ctx context.Context, addr, topic, group string) ([]QueueTimeSpan, error)
-	ConsumerConnectionList(ctx context.Context, addr, group string) (*ConsumerConnection, error)
+	ConsumerConnectionSummary(ctx context.Context, addr, group string) (ConsumerConnectionSummary, error)
 	BrokerHAStatus(ctx context.Context, addr string) (*HARuntimeInfo, error)
 	DLedgerMetadata(ctx context.Context, addr, group, selfID string) (*DLedgerMetadata, error)
 	DLedgerTerm(ctx context.Context, addr, group, selfID, otherPeerID string) (int64, error)
@@ -40,6 +40,7 @@ type adminClient interface {
 	MinOffset(ctx context.Context, addr, topic string, queueID int) (int64, error)
 	ConsumerOffset(ctx context.Context, addr, group, topic string, queueID int) (int64, error)
 	ControllerReplicaInfo(ctx context.Context, addr, brokerName string) (*ReplicaInfo, error)
+	ConsumerConnectionList(ctx context.Context, addr, group string) (*ConsumerConnection, error)
 }
 
 var _ adminClient = (*Admin)(nil)

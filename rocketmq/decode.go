@@ -307,6 +307,21 @@ func genericConsumerConnection(body []byte) (*ConsumerConnection, error) {
 	return decodeInto[ConsumerConnection]("consumer connection", body)
 }
 
+// DecodeConsumerConnectionSummary decodes the summary of
+// GET_CONSUMER_CONNECTION_LIST (203): the summary of what
+// DecodeConsumerConnection decodes, errors included, without allocating the
+// parts a summary leaves out.
+func DecodeConsumerConnectionSummary(body []byte) (ConsumerConnectionSummary, error) {
+	if s, err := fastConnectionSummary(body); err == nil {
+		return s, nil
+	}
+	cc, err := DecodeConsumerConnection(body)
+	if err != nil {
+		return ConsumerConnectionSummary{}, err
+	}
+	return cc.Summary(), nil
+}
+
 // DecodeBrokerStatsData decodes VIEW_BROKER_STATS_DATA (315).
 func DecodeBrokerStatsData(body []byte) (*BrokerStatsData, error) {
 	return decodeInto[BrokerStatsData]("broker stats", body)
@@ -968,6 +983,78 @@ func fastConsumerConnection(body []byte) (*ConsumerConnection, error) {
 		return nil, err
 	}
 	return cc, r.end()
+}
+
+// fastConnectionSummary walks a body as fastConsumerConnection does, with
+// the same checks and the same hand-overs, so that it succeeds exactly when
+// fastConsumerConnection does (FuzzFastDecoders holds it to that), but keeps
+// only the summary: the connections are read into a scratch value and the
+// subscription table is checked by checkSubscriptionData, neither kept.
+func fastConnectionSummary(body []byte) (ConsumerConnectionSummary, error) {
+	var s ConsumerConnectionSummary
+	r := &jreader{b: body}
+	if r.peek() != '{' {
+		return s, errFallback
+	}
+	var seenConns bool
+	err := r.object(func(k []byte) error {
+		switch string(k) {
+		case "connectionSet":
+			if err := once(&seenConns); err != nil {
+				return err
+			}
+			n := 0
+			_, err := r.array(func() error {
+				var (
+					c     Connection
+					names [2][]byte
+				)
+				n++
+				return r.connection(&c, &names)
+			})
+			s.Connections = n // null counts none, as a nil ConnectionSet does
+			return err
+		case "consumeType":
+			return r.enum(&s.ConsumeType)
+		case "messageModel":
+			return r.enum(&s.MessageModel)
+		case "consumeFromWhere":
+			var v []byte
+			return r.view(&v)
+		case "subscriptionTable":
+			return r.object(func([]byte) error { return r.checkSubscriptionData() })
+		}
+		return r.unknown(k, "connectionSet", "consumeType", "messageModel", "consumeFromWhere", "subscriptionTable")
+	})
+	if err != nil {
+		return ConsumerConnectionSummary{}, err
+	}
+	return s, r.end()
+}
+
+// checkSubscriptionData accepts what subscriptionData accepts, keeping
+// nothing: view checks a string exactly as str, strReuse and enum do.
+func (r *jreader) checkSubscriptionData() error {
+	var (
+		seenTags bool
+		v        []byte
+		n        int64
+	)
+	return r.object(func(k []byte) error {
+		switch string(k) {
+		case "topic", "subString", "expressionType":
+			return r.view(&v)
+		case "subVersion":
+			return r.int(&n, 64)
+		case "tagsSet":
+			if err := once(&seenTags); err != nil {
+				return err
+			}
+			_, err := r.array(func() error { return r.view(&v) })
+			return err
+		}
+		return r.unknown(k, "topic", "subString", "expressionType", "subVersion", "tagsSet")
+	})
 }
 
 func (r *jreader) topicConfig(tc *TopicConfig) error {

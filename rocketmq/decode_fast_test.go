@@ -25,6 +25,13 @@ var fastDecoders = []fastDecoder{
 	{"consumer connection", wrap(fastConsumerConnection), wrap(genericConsumerConnection)},
 	{"topic config", wrap(fastTopicConfigWrapper), wrap(genericTopicConfigWrapper)},
 	{"consume time span", wrap(fastConsumeTimeSpan), wrap(genericConsumeTimeSpan)},
+	{"connection summary", wrap(fastConnectionSummary), func(b []byte) (any, error) {
+		cc, err := genericConsumerConnection(b)
+		if err != nil {
+			return nil, err
+		}
+		return cc.Summary(), nil
+	}},
 }
 
 // agree checks the contract of a fast path on one body: when it answers,
@@ -58,6 +65,7 @@ func TestFastDecodersOnFixtures(t *testing.T) {
 		"consumer connection":  ".get_consumer_connection_list.",
 		"topic config":         ".get_all_topic_config.",
 		"consume time span":    ".query_consume_time_span.",
+		"connection summary":   ".get_consumer_connection_list.",
 	}
 	for _, d := range fastDecoders {
 		n := 0
@@ -331,5 +339,96 @@ func FuzzFastDecoders(f *testing.F) {
 		for _, d := range fastDecoders {
 			agree(t, d, body)
 		}
+		summaryAgrees(t, body)
 	})
+}
+
+// summaryAgrees checks the connection summary on one body: its fast path
+// answers exactly when fastConsumerConnection does, with that answer's
+// summary, and DecodeConsumerConnectionSummary is the summary of
+// DecodeConsumerConnection, or its error.
+func summaryAgrees(t *testing.T, body []byte) {
+	t.Helper()
+	s, serr := fastConnectionSummary(body)
+	cc, cerr := fastConsumerConnection(body)
+	if (serr == nil) != (cerr == nil) {
+		t.Fatalf("on %q: fast summary error %v, fast connection list error %v", body, serr, cerr)
+	}
+	if serr == nil && s != cc.Summary() {
+		t.Fatalf("on %q: fast summary %+v, summary of the fast connection list %+v", body, s, cc.Summary())
+	}
+	got, gerr := DecodeConsumerConnectionSummary(body)
+	full, ferr := DecodeConsumerConnection(body)
+	if (gerr == nil) != (ferr == nil) || gerr != nil && gerr.Error() != ferr.Error() {
+		t.Fatalf("on %q: summary error %v, connection list error %v", body, gerr, ferr)
+	}
+	if gerr == nil && got != full.Summary() {
+		t.Fatalf("on %q: summary %+v, want %+v", body, got, full.Summary())
+	}
+}
+
+// The connection summary on the edges: bodies the fast connection-list path
+// hands over (wrong types in the parts a summary skips, escapes, keys that
+// match only case-insensitively, repeats) are handed over by the summary too,
+// and come back with the full decoder's answer or error.
+func TestConnectionSummaryEdges(t *testing.T) {
+	for _, b := range []string{
+		`{"connectionSet":[{"clientId":"c"},null,{}],"consumeType":"CONSUME_PASSIVELY","messageModel":"BROADCASTING"}`,
+		`{"connectionSet":null,"messageModel":null}`,
+		`{"connectionSet":[],"connectionSet":[{}]}`,
+		`{"connectionSet":[{"clientId":5}]}`,
+		`{"connectionSet":[{"clientId":"\u0041"}]}`,
+		`{"connectionSet":[{"version":1.5}]}`,
+		`{"connectionSet":[{"Version":1}]}`,
+		`{"connectionSet":{}}`,
+		`{"ConnectionSet":[{}]}`,
+		`{"consumeFromWhere":7}`,
+		`{"consumeFromWhere":"CONSUME_FROM_\u0041"}`,
+		`{"subscriptionTable":{"T":5}}`,
+		`{"subscriptionTable":{"T":{"tagsSet":[1]}}}`,
+		`{"subscriptionTable":{"T":{"tagsSet":"a"}}}`,
+		`{"subscriptionTable":{"T":{"tagsSet":[],"tagsSet":[]}}}`,
+		`{"subscriptionTable":{"T":{"subVersion":"1"}}}`,
+		`{"subscriptionTable":{"T":{"subVersion":1e3}}}`,
+		`{"subscriptionTable":{"T":{"Topic":"T"}}}`,
+		`{"subscriptionTable":{"T":{"topic":"\u0054"}}}`,
+		`{"subscriptionTable":{"T":{"codeSet":[1,{"a":[]}],"subString":"a || b"}}}`,
+		`{"subscriptionTable":{0:{}}}`,
+		`{"subscriptionTable":[]}`,
+		`{"subscriptionTable":null,"subscriptionTable":{"T":{}}}`,
+		`{"connectionSet":[{}]} {}`,
+		`[]`,
+		``,
+	} {
+		summaryAgrees(t, []byte(b))
+	}
+	for name, body := range fixtureBodies(t) {
+		summaryAgrees(t, body)
+		if strings.Contains(name, ".get_consumer_connection_list.") {
+			if _, err := fastConnectionSummary(body); err != nil {
+				t.Errorf("%s: fast summary handed over", name)
+			}
+		}
+	}
+}
+
+// A summary of a recorded connection list allocates nothing.
+func TestConnectionSummaryAllocs(t *testing.T) {
+	n := 0
+	for name, body := range fixtureBodies(t) {
+		if !strings.Contains(name, ".get_consumer_connection_list.") {
+			continue
+		}
+		n++
+		if a := testing.AllocsPerRun(20, func() {
+			if _, err := DecodeConsumerConnectionSummary(body); err != nil {
+				t.Fatal(err)
+			}
+		}); a != 0 {
+			t.Errorf("%s: %v allocations", name, a)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no recorded connection list")
+	}
 }

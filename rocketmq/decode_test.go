@@ -759,6 +759,7 @@ func FuzzDecoders(f *testing.F) {
 		_, _ = DecodeGroupList(b)
 		_, _ = DecodeConsumeTimeSpan(b)
 		_, _ = DecodeConsumerConnection(b)
+		_, _ = DecodeConsumerConnectionSummary(b)
 		_, _ = DecodeBrokerStatsData(b)
 		_, _ = DecodeDLedgerMetadata(b)
 		_, _ = decodeDLedgerTerm(b)

@@ -191,6 +191,22 @@ type ConsumerConnection struct {
 	SubscriptionTable map[string]SubscriptionData `json:"subscriptionTable"`
 }
 
+// ConsumerConnectionSummary is the part of GET_CONSUMER_CONNECTION_LIST (203)
+// a scrape reads: how many clients are connected and how the group consumes.
+type ConsumerConnectionSummary struct {
+	Connections  int // len(ConnectionSet)
+	ConsumeType  string
+	MessageModel string
+}
+
+// Summary returns the summary of cc; a nil cc has none.
+func (cc *ConsumerConnection) Summary() ConsumerConnectionSummary {
+	if cc == nil {
+		return ConsumerConnectionSummary{}
+	}
+	return ConsumerConnectionSummary{Connections: len(cc.ConnectionSet), ConsumeType: cc.ConsumeType, MessageModel: cc.MessageModel}
+}
+
 // BrokerStatsItem is one window of VIEW_BROKER_STATS_DATA (315).
 type BrokerStatsItem struct {
 	Sum   int64   `json:"sum"`
