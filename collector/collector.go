@@ -42,7 +42,7 @@ type Client interface {
 	BrokerConsumeStats(ctx context.Context, addr string) (*rocketmq.ConsumeStatsList, error)
 	TopicConsumeByWho(ctx context.Context, addr, topic string) (*rocketmq.GroupList, error)
 	ConsumeTimeSpan(ctx context.Context, addr, topic, group string) ([]rocketmq.QueueTimeSpan, error)
-	ConsumerConnectionList(ctx context.Context, addr, group string) (*rocketmq.ConsumerConnection, error)
+	ConsumerConnectionSummary(ctx context.Context, addr, group string) (rocketmq.ConsumerConnectionSummary, error)
 	BrokerHAStatus(ctx context.Context, addr string) (*rocketmq.HARuntimeInfo, error)
 
 	// DLedger port.

@@ -306,7 +306,7 @@ func (c *consumerCollector) collectBroker(ctx context.Context, s *Scrape, cb *co
 			if !ln.acquire(ctx) {
 				return
 			}
-			conn, err := s.Client.ConsumerConnectionList(ctx, addr, g.name)
+			conn, err := s.Client.ConsumerConnectionSummary(ctx, addr, g.name)
 			ln.release()
 			switch {
 			case rocketmq.IsCode(err, rocketmq.ResponseConsumerNotOnline):
@@ -315,9 +315,7 @@ func (c *consumerCollector) collectBroker(ctx context.Context, s *Scrape, cb *co
 				fail(fmt.Errorf("broker %s: group %q connections: %w", addr, g.name, err))
 			default:
 				g.connKnown = true
-				if conn != nil {
-					g.consumers, g.messageModel, g.consumeType = len(conn.ConnectionSet), conn.MessageModel, conn.ConsumeType
-				}
+				g.consumers, g.messageModel, g.consumeType = conn.Connections, conn.MessageModel, conn.ConsumeType
 			}
 			return
 		}

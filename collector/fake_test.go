@@ -285,11 +285,18 @@ func (f *fakeClient) ConsumeTimeSpan(ctx context.Context, addr, topic, group str
 	return fakeGet(f.timeSpan, rocketmq.CodeQueryConsumeTimeSpan, fakeKey(addr, topic, group))
 }
 
-func (f *fakeClient) ConsumerConnectionList(ctx context.Context, addr, group string) (*rocketmq.ConsumerConnection, error) {
+// ConsumerConnectionSummary answers from connections, the whole lists the
+// tests fill in, and records the call under the name of the request the
+// tests count, "ConsumerConnectionList" (GET_CONSUMER_CONNECTION_LIST).
+func (f *fakeClient) ConsumerConnectionSummary(ctx context.Context, addr, group string) (rocketmq.ConsumerConnectionSummary, error) {
 	if err := f.begin(ctx, "ConsumerConnectionList", addr, group); err != nil {
-		return nil, err
+		return rocketmq.ConsumerConnectionSummary{}, err
 	}
-	return fakeGet(f.connections, rocketmq.CodeGetConsumerConnectionList, fakeKey(addr, group))
+	cc, err := fakeGet(f.connections, rocketmq.CodeGetConsumerConnectionList, fakeKey(addr, group))
+	if err != nil {
+		return rocketmq.ConsumerConnectionSummary{}, err
+	}
+	return cc.Summary(), nil
 }
 
 func (f *fakeClient) BrokerHAStatus(ctx context.Context, addr string) (*rocketmq.HARuntimeInfo, error) {
