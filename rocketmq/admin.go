@@ -12,6 +12,10 @@ import (
 // an Invoker: it builds each request as the servers expect it, maps a
 // non-success answer to a *ResponseError and decodes the body. It keeps no
 // state and is safe for concurrent use when its Invoker is.
+//
+// Admin gives the buffer of each answer back to the Client that read it
+// once the answer is decoded, so an Invoker between the two must hand every
+// answer to one caller only.
 type Admin struct {
 	inv Invoker
 }
@@ -40,9 +44,23 @@ func (a *Admin) call(ctx context.Context, addr string, code int, ext map[string]
 		return nil, fmt.Errorf("rocketmq: request %d to %s: no answer", code, addr)
 	}
 	if resp.Code != successCode(code) {
+		resp.release()
 		return nil, &ResponseError{RequestCode: code, Code: resp.Code, Remark: resp.Remark}
 	}
 	return resp, nil
+}
+
+// decodeAnswer sends one request and decodes the body of its successful
+// answer, whose buffer then goes back to the Client: decoders copy what
+// they keep.
+func decodeAnswer[T any](ctx context.Context, a *Admin, addr string, code int, ext map[string]string, body []byte, decode func([]byte) (T, error)) (T, error) {
+	resp, err := a.call(ctx, addr, code, ext, body)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	defer resp.release()
+	return decode(resp.Body)
 }
 
 // extOffset reads the "offset" extField of GET_MAX_OFFSET, GET_MIN_OFFSET and
@@ -61,20 +79,12 @@ func extOffset(code int, resp *Command) (int64, error) {
 
 // BrokerClusterInfo asks a NameServer for GET_BROKER_CLUSTER_INFO (106).
 func (a *Admin) BrokerClusterInfo(ctx context.Context, namesrv string) (*ClusterInfo, error) {
-	resp, err := a.call(ctx, namesrv, CodeGetBrokerClusterInfo, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeClusterInfo(resp.Body)
+	return decodeAnswer(ctx, a, namesrv, CodeGetBrokerClusterInfo, nil, nil, DecodeClusterInfo)
 }
 
 // TopicList asks a NameServer for GET_ALL_TOPIC_LIST_FROM_NAMESERVER (206).
 func (a *Admin) TopicList(ctx context.Context, namesrv string) (*TopicList, error) {
-	resp, err := a.call(ctx, namesrv, CodeGetAllTopicListFromNameServer, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeTopicList(resp.Body)
+	return decodeAnswer(ctx, a, namesrv, CodeGetAllTopicListFromNameServer, nil, nil, DecodeTopicList)
 }
 
 // TopicRoute asks a NameServer for GET_ROUTEINFO_BY_TOPIC (105), requesting
@@ -82,60 +92,36 @@ func (a *Admin) TopicList(ctx context.Context, namesrv string) (*TopicList, erro
 // flag and the decoder takes either form.
 func (a *Admin) TopicRoute(ctx context.Context, namesrv, topic string) (*TopicRouteData, error) {
 	ext := map[string]string{"topic": topic, "acceptStandardJsonOnly": "true"}
-	resp, err := a.call(ctx, namesrv, CodeGetRouteInfoByTopic, ext, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeTopicRouteData(resp.Body)
+	return decodeAnswer(ctx, a, namesrv, CodeGetRouteInfoByTopic, ext, nil, DecodeTopicRouteData)
 }
 
 // BrokerRuntimeInfo reads GET_BROKER_RUNTIME_INFO (28). In the first seconds
 // after start brokers answer SYSTEM_ERROR with a NoSuchElementException
 // remark (no TPS samples yet); that is returned as a *ResponseError.
 func (a *Admin) BrokerRuntimeInfo(ctx context.Context, addr string) (RuntimeInfo, error) {
-	resp, err := a.call(ctx, addr, CodeGetBrokerRuntimeInfo, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeRuntimeInfo(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeGetBrokerRuntimeInfo, nil, nil, DecodeRuntimeInfo)
 }
 
 // BrokerConfig reads the live broker configuration, GET_BROKER_CONFIG (26).
 func (a *Admin) BrokerConfig(ctx context.Context, addr string) (BrokerConfig, error) {
-	resp, err := a.call(ctx, addr, CodeGetBrokerConfig, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeBrokerConfig(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeGetBrokerConfig, nil, nil, DecodeBrokerConfig)
 }
 
 // AllTopicConfig reads GET_ALL_TOPIC_CONFIG (21). None of the optional paging
 // fields is sent, so every broker version returns the whole table.
 func (a *Admin) AllTopicConfig(ctx context.Context, addr string) (*TopicConfigWrapper, error) {
-	resp, err := a.call(ctx, addr, CodeGetAllTopicConfig, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeTopicConfigWrapper(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeGetAllTopicConfig, nil, nil, DecodeTopicConfigWrapper)
 }
 
 // AllSubscriptionGroupConfig reads GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
 func (a *Admin) AllSubscriptionGroupConfig(ctx context.Context, addr string) (*SubscriptionGroupWrapper, error) {
-	resp, err := a.call(ctx, addr, CodeGetAllSubscriptionGroupConfig, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeSubscriptionGroupWrapper(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeGetAllSubscriptionGroupConfig, nil, nil, DecodeSubscriptionGroupWrapper)
 }
 
 // TopicStats reads GET_TOPIC_STATS_INFO (202); a topic the broker does not
 // hold gives a *ResponseError with code ResponseTopicNotExist.
 func (a *Admin) TopicStats(ctx context.Context, addr, topic string) (*TopicStatsTable, error) {
-	resp, err := a.call(ctx, addr, CodeGetTopicStatsInfo, map[string]string{"topic": topic}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeTopicStatsTable(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeGetTopicStatsInfo, map[string]string{"topic": topic}, nil, DecodeTopicStatsTable)
 }
 
 // ConsumeStats reads GET_CONSUME_STATS (208) for one group; an empty topic
@@ -145,84 +131,52 @@ func (a *Admin) ConsumeStats(ctx context.Context, addr, group, topic string) (*C
 	if topic != "" {
 		ext["topic"] = topic
 	}
-	resp, err := a.call(ctx, addr, CodeGetConsumeStats, ext, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeConsumeStats(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeGetConsumeStats, ext, nil, DecodeConsumeStats)
 }
 
 // BrokerConsumeStats reads GET_BROKER_CONSUME_STATS (317), the offsets of
 // every group on the broker in one round trip. isOrder=false asks for all
 // topics, not only ordered ones.
 func (a *Admin) BrokerConsumeStats(ctx context.Context, addr string) (*ConsumeStatsList, error) {
-	resp, err := a.call(ctx, addr, CodeGetBrokerConsumeStats, map[string]string{"isOrder": "false"}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeConsumeStatsList(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeGetBrokerConsumeStats, map[string]string{"isOrder": "false"}, nil, DecodeConsumeStatsList)
 }
 
 // TopicConsumeByWho reads QUERY_TOPIC_CONSUME_BY_WHO (300): online groups and
 // groups with offsets for the topic on this broker.
 func (a *Admin) TopicConsumeByWho(ctx context.Context, addr, topic string) (*GroupList, error) {
-	resp, err := a.call(ctx, addr, CodeQueryTopicConsumeByWho, map[string]string{"topic": topic}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeGroupList(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeQueryTopicConsumeByWho, map[string]string{"topic": topic}, nil, DecodeGroupList)
 }
 
 // ConsumeTimeSpan reads QUERY_CONSUME_TIME_SPAN (303) for one topic and group.
 func (a *Admin) ConsumeTimeSpan(ctx context.Context, addr, topic, group string) ([]QueueTimeSpan, error) {
-	resp, err := a.call(ctx, addr, CodeQueryConsumeTimeSpan, map[string]string{"topic": topic, "group": group}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeConsumeTimeSpan(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeQueryConsumeTimeSpan, map[string]string{"topic": topic, "group": group}, nil, DecodeConsumeTimeSpan)
 }
 
 // ConsumerConnectionList reads GET_CONSUMER_CONNECTION_LIST (203); a group
 // with no online consumer gives a *ResponseError with code
 // ResponseConsumerNotOnline.
 func (a *Admin) ConsumerConnectionList(ctx context.Context, addr, group string) (*ConsumerConnection, error) {
-	resp, err := a.call(ctx, addr, CodeGetConsumerConnectionList, map[string]string{"consumerGroup": group}, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeConsumerConnection(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeGetConsumerConnectionList, map[string]string{"consumerGroup": group}, nil, DecodeConsumerConnection)
 }
 
 // ConsumerConnectionSummary reads GET_CONSUMER_CONNECTION_LIST (203) like
 // ConsumerConnectionList, keeping only its summary: the clients' details and
 // the subscription table are checked but not kept.
 func (a *Admin) ConsumerConnectionSummary(ctx context.Context, addr, group string) (ConsumerConnectionSummary, error) {
-	resp, err := a.call(ctx, addr, CodeGetConsumerConnectionList, map[string]string{"consumerGroup": group}, nil)
-	if err != nil {
-		return ConsumerConnectionSummary{}, err
-	}
-	return DecodeConsumerConnectionSummary(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeGetConsumerConnectionList, map[string]string{"consumerGroup": group}, nil, DecodeConsumerConnectionSummary)
 }
 
 // BrokerHAStatus reads GET_BROKER_HA_STATUS (907). 4.9 brokers do not know
 // the request: check IsNotSupported.
 func (a *Admin) BrokerHAStatus(ctx context.Context, addr string) (*HARuntimeInfo, error) {
-	resp, err := a.call(ctx, addr, CodeGetBrokerHAStatus, nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeHARuntimeInfo(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeGetBrokerHAStatus, nil, nil, DecodeHARuntimeInfo)
 }
 
 // BrokerStatsData reads VIEW_BROKER_STATS_DATA (315). A stats item that has
 // seen no traffic yet gives SYSTEM_ERROR "The stats <name> <key> not exist".
 func (a *Admin) BrokerStatsData(ctx context.Context, addr, statsName, statsKey string) (*BrokerStatsData, error) {
 	ext := map[string]string{"statsName": statsName, "statsKey": statsKey}
-	resp, err := a.call(ctx, addr, CodeViewBrokerStatsData, ext, nil)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeBrokerStatsData(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeViewBrokerStatsData, ext, nil, DecodeBrokerStatsData)
 }
 
 // MaxOffset reads GET_MAX_OFFSET (30) of one queue.
@@ -232,6 +186,7 @@ func (a *Admin) MaxOffset(ctx context.Context, addr, topic string, queueID int) 
 	if err != nil {
 		return 0, err
 	}
+	defer resp.release()
 	return extOffset(CodeGetMaxOffset, resp)
 }
 
@@ -242,6 +197,7 @@ func (a *Admin) MinOffset(ctx context.Context, addr, topic string, queueID int) 
 	if err != nil {
 		return 0, err
 	}
+	defer resp.release()
 	return extOffset(CodeGetMinOffset, resp)
 }
 
@@ -254,6 +210,7 @@ func (a *Admin) ConsumerOffset(ctx context.Context, addr, group, topic string, q
 	if err != nil {
 		return 0, err
 	}
+	defer resp.release()
 	return extOffset(CodeQueryConsumerOffset, resp)
 }
 
@@ -294,6 +251,7 @@ func (a *Admin) DLedgerMetadata(ctx context.Context, addr, group, selfID string)
 		return nil, err
 	}
 	md, err := DecodeDLedgerMetadata(resp.Body)
+	resp.release()
 	if err != nil {
 		return nil, err
 	}
@@ -327,6 +285,7 @@ func (a *Admin) DLedgerTerm(ctx context.Context, addr, group, selfID, otherPeerI
 		return 0, err
 	}
 	ans, err := decodeDLedgerTerm(resp.Body)
+	resp.release()
 	if err != nil {
 		return 0, err
 	}
@@ -343,6 +302,7 @@ func (a *Admin) ControllerMetadata(ctx context.Context, addr string) (*Controlle
 	if err != nil {
 		return nil, err
 	}
+	defer resp.release()
 	return DecodeControllerMetadata(resp.ExtFields)
 }
 
@@ -357,11 +317,7 @@ func (a *Admin) ControllerSyncStateData(ctx context.Context, addr string, broker
 	if err != nil {
 		return nil, err
 	}
-	resp, err := a.call(ctx, addr, CodeControllerGetSyncStateData, nil, body)
-	if err != nil {
-		return nil, err
-	}
-	return DecodeSyncStateData(resp.Body)
+	return decodeAnswer(ctx, a, addr, CodeControllerGetSyncStateData, nil, body, DecodeSyncStateData)
 }
 
 // ControllerReplicaInfo asks the controller leader for
@@ -371,5 +327,6 @@ func (a *Admin) ControllerReplicaInfo(ctx context.Context, addr, brokerName stri
 	if err != nil {
 		return nil, err
 	}
+	defer resp.release()
 	return DecodeReplicaInfo(resp.ExtFields, resp.Body)
 }

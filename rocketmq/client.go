@@ -92,6 +92,9 @@ type Client struct {
 	dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	opaque atomic.Int32
+	// frames holds the buffers answers are read into; Admin gives each
+	// back once it has decoded the answer.
+	frames framePool
 
 	mu      sync.Mutex
 	conns   map[string]*conn
@@ -394,7 +397,7 @@ func (c *Client) dial(ctx context.Context, addr string) (*conn, error) {
 		return nil, fmt.Errorf("rocketmq: dial %s: %w", addr, err)
 	}
 	c.log.Debug("connected", "addr", addr, "tls", c.opts.TLS != nil)
-	return newConn(addr, nc, c.opts.MaxFrameSize, c.log, c.forget), nil
+	return newConn(addr, nc, c.opts.MaxFrameSize, &c.frames, c.log, c.forget), nil
 }
 
 // forget removes a closed connection from the pool so the next Invoke

@@ -12,9 +12,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/bits"
 	"slices"
 	"sort"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -59,6 +61,10 @@ type Command struct {
 	// sent in). Peers may answer a JSON request in the binary form and vice
 	// versa on error paths, so it is tracked per frame.
 	SerializeType byte
+
+	// frame is the pooled buffer Body lies in, when a Client read the
+	// command into one (see release).
+	frame *pooledFrame
 }
 
 // NewRequest returns a request with our language and version. ext may be nil:
@@ -149,6 +155,13 @@ func finishFrame(buf []byte, c *Command) ([]byte, error) {
 // ReadFrame reads one frame from r. A frame larger than maxFrame (the value of
 // the length prefix) is refused before anything is allocated for it.
 func ReadFrame(r io.Reader, maxFrame int) (*Command, error) {
+	return readFrame(r, maxFrame, nil)
+}
+
+// readFrame is ReadFrame reading into a buffer of pool when the frame fits
+// one (pool may be nil). The buffer stays with the command only when its
+// body is in it; the header's values are copies.
+func readFrame(r io.Reader, maxFrame int, pool *framePool) (*Command, error) {
 	if maxFrame <= 0 {
 		maxFrame = DefaultMaxFrameSize
 	}
@@ -163,14 +176,31 @@ func ReadFrame(r io.Reader, maxFrame int) (*Command, error) {
 	if total > int64(maxFrame) {
 		return nil, frameErr("length %d exceeds the maximum frame size %d", total, maxFrame)
 	}
-	frame, err := readFrameBody(r, int(total))
+	var (
+		pf    *pooledFrame
+		frame []byte
+		err   error
+	)
+	if pf = pool.get(int(total)); pf != nil {
+		frame = pf.b[:total]
+		_, err = io.ReadFull(r, frame)
+	} else {
+		frame, err = readFrameBody(r, int(total))
+	}
 	if err != nil {
+		pool.put(pf)
 		if errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, err
 	}
-	return DecodeFrame(frame)
+	c, err := DecodeFrame(frame)
+	if err != nil || c.Body == nil {
+		pool.put(pf)
+		return c, err
+	}
+	c.frame = pf
+	return c, nil
 }
 
 // frameChunk is how far ReadFrame allocates ahead of the bytes that arrived.
@@ -203,6 +233,86 @@ func readFrameBody(r io.Reader, n int) ([]byte, error) {
 		}
 	}
 	return b, nil
+}
+
+// release gives the pooled buffer of a command read by a Client back for
+// another answer, and clears Body. Only the command's one owner may call
+// it, and only once nothing it decoded refers to Body: the decoders copy
+// every value they keep (TestReleasedBodies), so Admin releases each answer
+// after decoding it. Commands not read into a pooled buffer are left as
+// they are.
+func (c *Command) release() {
+	if c == nil || c.frame == nil {
+		return
+	}
+	pf := c.frame
+	c.frame, c.Body = nil, nil
+	pf.pool.put(pf)
+}
+
+// Response buffers come from size classes of powers of two, from
+// 1<<minFrameShift bytes to frameChunk: a large cluster's scrape reads tens
+// of thousands of answers of a few kilobytes, and a fresh buffer for each
+// was the largest allocation of the scrape. Larger frames are rare (the
+// whole-broker tables) and are read as before, growing as they arrive.
+const (
+	minFrameShift = 9
+	maxFrameShift = 20 // log2(frameChunk)
+	frameClasses  = maxFrameShift - minFrameShift + 1
+)
+
+// framePool recycles response buffers, one sync.Pool per size class: what
+// is not reused is dropped by the garbage collector within two cycles, so
+// the pool never holds on to more than recent traffic needed.
+type framePool struct {
+	classes [frameClasses]sync.Pool
+	// onPut, set by tests, sees every buffer given back.
+	onPut func([]byte)
+}
+
+// pooledFrame is one buffer of a framePool; len(b) is its class size.
+type pooledFrame struct {
+	b    []byte
+	pool *framePool
+}
+
+// frameClass returns the smallest class that holds n bytes, or -1 when
+// none does.
+func frameClass(n int) int {
+	if n > 1<<maxFrameShift {
+		return -1
+	}
+	if n <= 1<<minFrameShift {
+		return 0
+	}
+	return bits.Len(uint(n-1)) - minFrameShift
+}
+
+// get returns a buffer of at least n bytes, or nil when p is nil or n is
+// larger than the largest class.
+func (p *framePool) get(n int) *pooledFrame {
+	if p == nil {
+		return nil
+	}
+	class := frameClass(n)
+	if class < 0 {
+		return nil
+	}
+	if pf, _ := p.classes[class].Get().(*pooledFrame); pf != nil {
+		return pf
+	}
+	return &pooledFrame{b: make([]byte, 1<<(class+minFrameShift)), pool: p}
+}
+
+// put gives pf (which may be nil) back to p.
+func (p *framePool) put(pf *pooledFrame) {
+	if p == nil || pf == nil {
+		return
+	}
+	if p.onPut != nil {
+		p.onPut(pf.b)
+	}
+	p.classes[frameClass(len(pf.b))].Put(pf)
 }
 
 // DecodeFrame decodes a frame without its 4-byte length prefix.

@@ -364,5 +364,32 @@ func FuzzReadFrame(f *testing.F) {
 		if c.Body != nil && !bytes.HasSuffix(data[:4+binary.BigEndian.Uint32(data)], c.Body) {
 			t.Fatal("body is not the tail of the frame")
 		}
+		pooledAgrees(t, data, c)
 	})
+}
+
+// pooledAgrees reads data again into a buffer of a pool that scribbles over
+// what it is given back: the command must be plain's, and stay so, body
+// aside, once its buffer is released; nothing of the header may live in it.
+func pooledAgrees(t *testing.T, data []byte, plain *Command) {
+	t.Helper()
+	pool := newScribbler()
+	c, err := readFrame(bytes.NewReader(data), 1<<20, &pool.framePool)
+	if err != nil {
+		t.Fatalf("pooled read failed: %v", err)
+	}
+	if (c.frame != nil) != (c.Body != nil) {
+		t.Fatalf("pooled buffer kept %v with body %q", c.frame != nil, c.Body)
+	}
+	got := *c
+	got.frame = nil
+	if !reflect.DeepEqual(&got, plain) {
+		t.Fatalf("pooled read:\n%+v\nplain read:\n%+v", got, *plain)
+	}
+	c.release()
+	want := *plain
+	want.Body = nil
+	if !reflect.DeepEqual(c, &want) {
+		t.Fatalf("after release:\n%+v\nwant:\n%+v", *c, want)
+	}
 }

@@ -28,6 +28,7 @@ type conn struct {
 	addr     string
 	nc       net.Conn
 	maxFrame int
+	frames   *framePool // response buffers; nil: none pooled
 	log      *slog.Logger
 	onClose  func(*conn) // removes the conn from its pool
 
@@ -92,9 +93,9 @@ func (cl *call) mayHaveReached() bool {
 	return cl.state == callWritten || cl.state == callFailed && cl.partial
 }
 
-func newConn(addr string, nc net.Conn, maxFrame int, log *slog.Logger, onClose func(*conn)) *conn {
+func newConn(addr string, nc net.Conn, maxFrame int, frames *framePool, log *slog.Logger, onClose func(*conn)) *conn {
 	c := &conn{
-		addr: addr, nc: nc, maxFrame: maxFrame, log: log, onClose: onClose,
+		addr: addr, nc: nc, maxFrame: maxFrame, frames: frames, log: log, onClose: onClose,
 		pending:    make(map[int32]*call),
 		wake:       make(chan struct{}, 1),
 		done:       make(chan struct{}),
@@ -110,7 +111,7 @@ func newConn(addr string, nc net.Conn, maxFrame int, log *slog.Logger, onClose f
 func (c *conn) readLoop() {
 	br := bufio.NewReaderSize(c.nc, 32<<10)
 	for {
-		cmd, err := ReadFrame(br, c.maxFrame)
+		cmd, err := readFrame(br, c.maxFrame, c.frames)
 		if err != nil {
 			c.close(err)
 			return
@@ -122,6 +123,7 @@ func (c *conn) readLoop() {
 			// A server->client request (consumer running info, notify ids
 			// changed…). We registered as nothing, so there is nothing to say.
 			c.log.Debug("ignoring server-initiated request", "addr", c.addr, "code", cmd.Code, "opaque", cmd.Opaque)
+			cmd.release()
 			continue
 		}
 		c.mu.Lock()
@@ -131,6 +133,7 @@ func (c *conn) readLoop() {
 		if cl == nil {
 			// The waiter gave up, or the answer is to a oneway request.
 			c.log.Debug("dropping response nobody waits for", "addr", c.addr, "code", cmd.Code, "opaque", cmd.Opaque)
+			cmd.release()
 			continue
 		}
 		cl.answer = cmd

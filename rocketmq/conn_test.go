@@ -116,7 +116,7 @@ func peerConn(t *testing.T, client, server net.Conn) (*conn, *pipePeer) {
 	t.Helper()
 	peer := startPipePeer(server)
 	closed := make(chan struct{})
-	cn := newConn("peer", client, 0, slog.New(slog.DiscardHandler), func(*conn) { close(closed) })
+	cn := newConn("peer", client, 0, nil, slog.New(slog.DiscardHandler), func(*conn) { close(closed) })
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); cn.readLoop() }()
@@ -456,7 +456,7 @@ func TestOnewayWrittenThroughQueue(t *testing.T) {
 func BenchmarkConnRoundTrip(b *testing.B) {
 	client, server := net.Pipe()
 	peer := startPipePeer(server)
-	cn := newConn("pipe", client, 0, slog.New(slog.DiscardHandler), func(*conn) {})
+	cn := newConn("pipe", client, 0, nil, slog.New(slog.DiscardHandler), func(*conn) {})
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() { defer wg.Done(); cn.readLoop() }()
