@@ -226,7 +226,7 @@ func (c *Client) invoke(ctx context.Context, addr string, req *Command) (*Comman
 		return nil, fmt.Errorf("rocketmq: %s: request %d not sent: %w", addr, req.Code, err)
 	}
 	cmd := c.prepare(req)
-	frame, err := EncodeFrame(cmd)
+	frame, err := EncodeFrame(&cmd)
 	if err != nil {
 		return nil, fmt.Errorf("rocketmq: encode request %d: %w", cmd.Code, err)
 	}
@@ -297,7 +297,9 @@ func (c *Client) leave(addr string, s *addrSlots) {
 	c.mu.Unlock()
 }
 
-func (c *Client) prepare(req *Command) *Command {
+// prepare returns the command to send for req. It is returned by value:
+// only its frame outlives invoke, so the copy stays on the stack.
+func (c *Client) prepare(req *Command) Command {
 	cmd := *req
 	cmd.Opaque = c.opaque.Add(1)
 	cmd.Flag &^= FlagResponse
@@ -310,7 +312,7 @@ func (c *Client) prepare(req *Command) *Command {
 	if c.opts.Credentials != nil {
 		cmd.ExtFields = c.opts.Credentials.signedExt(req.ExtFields, req.Body)
 	}
-	return &cmd
+	return cmd
 }
 
 // getConn returns the pooled connection to addr, dialling it if needed. Only
