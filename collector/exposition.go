@@ -55,6 +55,12 @@ import (
 type TextWriter struct {
 	mu    sync.Mutex
 	descs map[*prometheus.Desc]*descMeta
+	// labels interns descMeta.labels: Descs with the same label names
+	// share one slice, which matches compares by identity.
+	labels map[string][]string
+	// sizes are the families' numbers of series in the last Collect, so
+	// that their slices are made large enough at once.
+	sizes map[string]int
 }
 
 // maxCachedDescs bounds what a TextWriter remembers: a collector that made
@@ -64,7 +70,7 @@ const maxCachedDescs = 4096
 
 // NewTextWriter returns a TextWriter with nothing learned yet.
 func NewTextWriter() *TextWriter {
-	return &TextWriter{descs: map[*prometheus.Desc]*descMeta{}}
+	return &TextWriter{descs: map[*prometheus.Desc]*descMeta{}, labels: map[string][]string{}, sizes: map[string]int{}}
 }
 
 // descMeta is what the registry made of a Desc's first series.
@@ -92,13 +98,38 @@ func (tw *TextWriter) meta(s *sharedSeries) *descMeta {
 		// Not remembered: the next scrape's first series may be fine.
 		return nil
 	}
+	key := fmt.Sprintf("%q", m.labels)
 	tw.mu.Lock()
 	if len(tw.descs) >= maxCachedDescs {
 		clear(tw.descs)
+		clear(tw.labels)
+	}
+	if l, ok := tw.labels[key]; ok {
+		m.labels = l
+	} else {
+		tw.labels[key] = m.labels
 	}
 	tw.descs[s.desc] = m
 	tw.mu.Unlock()
 	return m
+}
+
+// sizeHint is how many series the family had last time.
+func (tw *TextWriter) sizeHint(name string) int {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	return tw.sizes[name]
+}
+
+func (tw *TextWriter) noteSizes(fams map[string]*textFamily) {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	if len(tw.sizes)+len(fams) > maxCachedDescs {
+		clear(tw.sizes)
+	}
+	for name, f := range fams {
+		tw.sizes[name] = len(f.series)
+	}
 }
 
 // probeDesc gathers one series through a registry of its own.
@@ -151,6 +182,11 @@ type textFamily struct {
 	firstDesc *prometheus.Desc
 	firstTyp  prometheus.ValueType
 	firstFast int // arrival index, -1: none
+	// Noted as the series arrive, while they are in the CPU's cache, so
+	// that resolve need not visit them again: some series has another
+	// Desc or type than the first; some series sorts before the one that
+	// arrived before it.
+	mixed, unsorted bool
 
 	// The family of the other metrics, from the registry.
 	slow      *dto.MetricFamily
@@ -164,14 +200,27 @@ type textFamily struct {
 
 // builder is the state of one Collect.
 type builder struct {
-	tw      *TextWriter
-	local   map[*prometheus.Desc]*localDesc
-	byName  map[string]*textFamily
-	slow    []prometheus.Metric
-	slowSeq []int
-	errs    prometheus.MultiError
-	// lastValid are the label pairs whose values were last found valid.
+	tw    *TextWriter
+	local map[*prometheus.Desc]*localDesc
+	// recent caches local for the few Descs a collector cycles through
+	// (the families of one topic or group): a map lookup per series shows.
+	recent     [8]recentDesc
+	nextRecent int
+	byName     map[string]*textFamily
+	slow       []prometheus.Metric
+	slowSeq    []int
+	errs       prometheus.MultiError
+	// lastValid are the label pairs last found to match lastNames.
 	lastValid []*dto.LabelPair
+	lastNames []string
+	// validAt are, by position, the label pairs last found valid: the
+	// broker's and cluster's pairs are shared by all its series.
+	validAt [8]*dto.LabelPair
+}
+
+type recentDesc struct {
+	desc *prometheus.Desc
+	ld   *localDesc
 }
 
 // localDesc caches a Desc's meta and family for one Collect, without the
@@ -215,18 +264,14 @@ func (tw *TextWriter) Collect(c prometheus.Collector) (*Exposition, error) {
 
 func (b *builder) add(m prometheus.Metric, seq int) {
 	if s, ok := m.(*sharedSeries); ok && s.desc != nil {
-		ld := b.local[s.desc]
-		if ld == nil {
-			ld = &localDesc{meta: b.tw.meta(s)}
-			if ld.meta != nil && ld.meta.fast {
-				ld.fam = b.family(ld.meta.name)
-			}
-			b.local[s.desc] = ld
-		}
+		ld := b.localDesc(s)
 		if ld.fam != nil && b.matches(ld.meta.labels, s.labels) {
 			f := ld.fam
 			if f.firstFast < 0 {
 				f.firstFast, f.first, f.firstDesc, f.firstTyp = seq, ld.meta, s.desc, s.typ
+			} else {
+				f.mixed = f.mixed || s.desc != f.firstDesc || s.typ != f.firstTyp
+				f.unsorted = f.unsorted || seriesLess(s.labels, f.series[len(f.series)-1].labels)
 			}
 			f.series = append(f.series, s)
 			return
@@ -236,24 +281,61 @@ func (b *builder) add(m prometheus.Metric, seq int) {
 	b.slowSeq = append(b.slowSeq, seq)
 }
 
+// localDesc is what this Collect knows of s's Desc.
+func (b *builder) localDesc(s *sharedSeries) *localDesc {
+	for _, r := range b.recent {
+		if r.desc == s.desc {
+			return r.ld
+		}
+	}
+	ld := b.local[s.desc]
+	if ld == nil {
+		ld = &localDesc{meta: b.tw.meta(s)}
+		if ld.meta != nil && ld.meta.fast {
+			ld.fam = b.family(ld.meta.name)
+		}
+		b.local[s.desc] = ld
+	}
+	b.recent[b.nextRecent] = recentDesc{s.desc, ld}
+	b.nextRecent = (b.nextRecent + 1) % len(b.recent)
+	return ld
+}
+
 // matches reports whether a series' label pairs have exactly the names the
 // registry accepted for its Desc and values it would accept.
 func (b *builder) matches(names []string, labels []*dto.LabelPair) bool {
 	if len(names) != len(labels) {
 		return false
 	}
+	if len(labels) == 0 {
+		return true
+	}
 	// The families of one topic or group arrive one after the other over
-	// the same label pairs, which are immutable: their values are checked
-	// once.
-	same := len(labels) > 0 && len(b.lastValid) == len(labels) && &b.lastValid[0] == &labels[0]
+	// the same label pairs, which are immutable, and Descs with the same
+	// label names: those are checked once.
+	if len(b.lastValid) == len(labels) && &b.lastValid[0] == &labels[0] && &b.lastNames[0] == &names[0] {
+		return true
+	}
 	for i, lp := range labels {
 		// The names are usually the very strings the probe saw, so this
 		// compares pointers.
-		if lp == nil || lp.Name == nil || lp.Value == nil || *lp.Name != names[i] || !same && !utf8.ValidString(*lp.Value) {
+		if lp == nil || lp.Name == nil || lp.Value == nil || *lp.Name != names[i] {
 			return false
 		}
+		if i < len(b.validAt) {
+			if b.validAt[i] == lp {
+				continue
+			}
+			b.validAt[i] = nil
+		}
+		if !utf8.ValidString(*lp.Value) {
+			return false
+		}
+		if i < len(b.validAt) {
+			b.validAt[i] = lp
+		}
 	}
-	b.lastValid = labels
+	b.lastValid, b.lastNames = labels, names
 	return true
 }
 
@@ -261,6 +343,9 @@ func (b *builder) family(name string) *textFamily {
 	f := b.byName[name]
 	if f == nil {
 		f = &textFamily{name: name, firstFast: -1, firstSlow: -1}
+		if n := b.tw.sizeHint(name); n > 0 {
+			f.series = make([]*sharedSeries, 0, n)
+		}
 		b.byName[name] = f
 	}
 	return f
@@ -333,6 +418,7 @@ func (b *builder) finish() *Exposition {
 	if len(b.slow) > 0 {
 		b.gatherSlow()
 	}
+	b.tw.noteSizes(b.byName)
 	names := make([]string, 0, len(b.byName))
 	for name := range b.byName {
 		names = append(names, name)
@@ -370,20 +456,25 @@ func (b *builder) resolve(f *textFamily) bool {
 		f.help, f.typ = f.slow.GetHelp(), f.slow.GetType()
 	}
 
-	kept := f.series[:0]
-	for _, s := range f.series {
-		help := f.first.help
-		if s.desc != f.firstDesc {
-			help = b.local[s.desc].meta.help
+	// Each series agrees with the first one unless add noted otherwise,
+	// and so with the family unless that is decided by a const metric
+	// that disagrees.
+	if f.mixed || len(f.series) > 0 && (f.first.help != f.help || dtoType(f.firstTyp) != f.typ) {
+		kept := f.series[:0]
+		for _, s := range f.series {
+			help := f.first.help
+			if s.desc != f.firstDesc {
+				help = b.local[s.desc].meta.help
+			}
+			if err := b.consistent(f, help, dtoType(s.typ), s); err != nil {
+				b.errs = append(b.errs, err)
+				continue
+			}
+			kept = append(kept, s)
 		}
-		if err := b.consistent(f, help, dtoType(s.typ), s); err != nil {
-			b.errs = append(b.errs, err)
-			continue
-		}
-		kept = append(kept, s)
+		clear(f.series[len(kept):])
+		f.series = kept
 	}
-	clear(f.series[len(kept):])
-	f.series = kept
 
 	if f.slow != nil && (f.slow.GetHelp() != f.help || f.slow.GetType() != f.typ) {
 		for _, m := range f.slow.GetMetric() {
@@ -396,8 +487,9 @@ func (b *builder) resolve(f *textFamily) bool {
 		if len(f.series) == 0 {
 			return false
 		}
-		if !seriesSorted(f.series) {
-			sort.SliceStable(f.series, func(i, j int) bool { return lessLabels(f.series[i].labels, f.series[j].labels) })
+		// What is left of series in order is in order.
+		if f.unsorted {
+			sort.SliceStable(f.series, func(i, j int) bool { return seriesLess(f.series[i].labels, f.series[j].labels) })
 		}
 		return true
 	}
@@ -460,13 +552,21 @@ func lessLabels(a, b []*dto.LabelPair) bool {
 	return false
 }
 
-func seriesSorted(series []*sharedSeries) bool {
-	for i := 1; i < len(series); i++ {
-		if lessLabels(series[i].labels, series[i-1].labels) {
-			return false
+// seriesLess is lessLabels for label pairs that matches accepted (no nil
+// pointers); pairs shared by both sides are not compared.
+func seriesLess(a, b []*dto.LabelPair) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	for i, lp := range a {
+		if lp == b[i] {
+			continue
+		}
+		if va, vb := *lp.Value, *b[i].Value; va != vb {
+			return va < vb
 		}
 	}
-	return true
+	return false
 }
 
 // dtoSorter is the registry's order of dto metrics (equal label values:

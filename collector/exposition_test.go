@@ -196,6 +196,16 @@ func edgeCases() recorded {
 	typeB := prometheus.NewDesc("rocketmq_edge_conflict", "Same name, other help.", []string{"group"}, nil)
 	utf8Name := prometheus.NewDesc("rocketmq.edge.dotted", "A UTF-8 metric name.", []string{"topic"}, nil)
 	hist := prometheus.NewDesc("rocketmq_edge_seconds", "A histogram.", []string{"group"}, nil)
+	constFirst := prometheus.NewDesc("rocketmq_edge_conflict_const", "A const metric first.", []string{"group"}, nil)
+	sharedLater := prometheus.NewDesc("rocketmq_edge_conflict_const", "Shared series later, other help.", []string{"group"}, nil)
+	twinA := prometheus.NewDesc("rocketmq_edge_twins", "Two Descs, one family.", []string{"group"}, nil)
+	twinB := prometheus.NewDesc("rocketmq_edge_twins", "Two Descs, one family.", []string{"group"}, nil)
+	dimsA := prometheus.NewDesc("rocketmq_edge_dims", "Two label sets, one family.", []string{"group"}, nil)
+	dimsB := prometheus.NewDesc("rocketmq_edge_dims", "Two label sets, one family.", []string{"group", "topic"}, nil)
+	helpA := prometheus.NewDesc("rocketmq_edge_conflict_help", "One help.", []string{"group"}, nil)
+	helpB := prometheus.NewDesc("rocketmq_edge_conflict_help", "Another help.", []string{"group"}, nil)
+	byTopic := prometheus.NewDesc("rocketmq_edge_bytopic", "Other label names.", []string{"topic"}, nil)
+	oneGroup := []*dto.LabelPair{labelPair(ln.group, "g")}
 	summ := prometheus.NewDesc("rocketmq_edge_summary_seconds", "A summary.", nil, nil)
 
 	bl := brokerLabels{cluster: labelPair(ln.cluster, "DefaultCluster"), broker: labelPair(ln.broker, "broker-a")}
@@ -240,6 +250,25 @@ func edgeCases() recorded {
 		newSeries(typeB, prometheus.GaugeValue, 3, []*dto.LabelPair{labelPair(ln.group, "c")}),
 		prometheus.MustNewConstMetric(typeA, prometheus.GaugeValue, 4, "d"),
 		newSeries(utf8Name, prometheus.GaugeValue, 1, []*dto.LabelPair{labelPair(ln.topic, "t")}),
+		// A const metric decides the family: the shared series disagree.
+		prometheus.MustNewConstMetric(constFirst, prometheus.GaugeValue, 1, "a"),
+		newSeries(sharedLater, prometheus.GaugeValue, 2, []*dto.LabelPair{labelPair(ln.group, "b")}),
+		newSeries(sharedLater, prometheus.GaugeValue, 3, []*dto.LabelPair{labelPair(ln.group, "c")}),
+		// Two Descs agreeing on everything, out of order, and two label
+		// sets of different lengths under one name.
+		newSeries(twinA, prometheus.GaugeValue, 1, []*dto.LabelPair{labelPair(ln.group, "b")}),
+		newSeries(twinB, prometheus.GaugeValue, 2, []*dto.LabelPair{labelPair(ln.group, "a")}),
+		newSeries(twinA, prometheus.GaugeValue, 3, []*dto.LabelPair{labelPair(ln.group, "c")}),
+		newSeries(dimsB, prometheus.GaugeValue, 1, sortedLabels(labelPair(ln.group, "a"), labelPair(ln.topic, "t"))),
+		newSeries(dimsA, prometheus.GaugeValue, 2, []*dto.LabelPair{labelPair(ln.group, "z")}),
+		newSeries(dimsB, prometheus.GaugeValue, 3, sortedLabels(labelPair(ln.group, "a"), labelPair(ln.topic, "s"))),
+		// Same type, other help: only the help tells them apart.
+		newSeries(helpA, prometheus.GaugeValue, 1, []*dto.LabelPair{labelPair(ln.group, "a")}),
+		newSeries(helpB, prometheus.GaugeValue, 2, []*dto.LabelPair{labelPair(ln.group, "b")}),
+		// The same label pairs, right after each other, for a Desc with
+		// other label names (written as they are, as the registry does).
+		newSeries(counter, prometheus.CounterValue, 9, oneGroup),
+		newSeries(byTopic, prometheus.GaugeValue, 10, oneGroup),
 		prometheus.MustNewConstHistogram(hist, 10, 2.5, map[float64]uint64{0.1: 2, 1: 7, 5: 9}, "g"),
 		prometheus.MustNewConstSummary(summ, 4, 1.5, map[float64]float64{0.5: 0.2, 0.99: 1.1}),
 		prometheus.MustNewConstMetric(prometheus.NewDesc("rocketmq_edge_const", "Const \\ help.", []string{"a", "b"}, prometheus.Labels{"c": "const"}),
@@ -287,15 +316,22 @@ func FuzzTextWriter(f *testing.F) {
 	f.Add("a\\b\"c\nd", "h\\e\nl\"p", math.Inf(-1), uint8(1))
 	f.Add("\xff", "", math.NaN(), uint8(2))
 	f.Add("ü", "ü", math.Copysign(0, -1), uint8(3))
+	f.Add("b", "", 1795269635567.0, uint8(1))
+	f.Add("t", "", 1e21, uint8(0))
 	ln := newLabelNames()
 	tw := NewTextWriter()
 	f.Fuzz(func(t *testing.T, value, help string, v float64, typ uint8) {
 		d := prometheus.NewDesc("rocketmq_fuzz", help, []string{"broker", "topic"}, nil)
 		vt := prometheus.ValueType(typ % 4)
+		// Label values that differ whatever value is: the TextWriter
+		// does not look for duplicates.
 		c := recorded{
 			newSeries(d, vt, v, sortedLabels(labelPair(ln.broker, "b"), labelPair(ln.topic, value))),
 			newSeries(d, vt, -v, sortedLabels(labelPair(ln.broker, value), labelPair(ln.topic, "t"))),
-			newSeries(d, vt, v*2, sortedLabels(labelPair(ln.broker, value), labelPair(ln.topic, value))),
+			newSeries(d, vt, v*2, sortedLabels(labelPair(ln.broker, value), labelPair(ln.topic, value+"x"))),
+			// appendFloat's fast paths: integers, milliseconds.
+			newSeries(d, vt, math.Trunc(v), sortedLabels(labelPair(ln.broker, value+"x"), labelPair(ln.topic, "t"))),
+			newSeries(d, vt, math.Round(v)/1000, sortedLabels(labelPair(ln.broker, value+"y"), labelPair(ln.topic, "t"))),
 		}
 		want, werr := viaRegistry(t, c, expfmt.FmtText)
 		got, _, gerr := viaTextWriter(t, tw, c, expfmt.FmtText)
@@ -520,7 +556,7 @@ func floatCases() []float64 {
 	for e := -30; e <= 60; e++ {
 		scale := math.Pow(2, float64(e))
 		for range 300 {
-			vs = append(vs, (r.Float64()+1)*scale, -(r.Float64() + 1) * scale)
+			vs = append(vs, (r.Float64()+1)*scale, -(r.Float64()+1)*scale)
 		}
 	}
 	for range 30000 {
