@@ -420,7 +420,7 @@ func TestConnectionSummaryAllocs(t *testing.T) {
 			continue
 		}
 		n++
-		if a := testing.AllocsPerRun(20, func() {
+		if a := testing.AllocsPerRun(100, func() {
 			if _, err := DecodeConsumerConnectionSummary(body); err != nil {
 				t.Fatal(err)
 			}
