@@ -164,7 +164,9 @@ func (r *replay) Collect(ch chan<- prometheus.Metric) {
 
 // Exposition is what one Collect sent, ready to be written.
 type Exposition struct {
-	fams []*textFamily // by name
+	fams     []*textFamily // by name
+	runs     uint32        // label runs numbered
+	runBytes int           // their label texts' length, unescaped
 }
 
 // Families is the number of metric families to write.
@@ -177,7 +179,9 @@ type textFamily struct {
 	name string
 
 	// The sharedSeries, in arrival order, and what their first one said.
+	// Along each series, its label run (0: none).
 	series    []*sharedSeries
+	runs      []uint32
 	first     *descMeta
 	firstDesc *prometheus.Desc
 	firstTyp  prometheus.ValueType
@@ -200,8 +204,22 @@ type textFamily struct {
 
 // builder is the state of one Collect.
 type builder struct {
-	tw    *TextWriter
-	local map[*prometheus.Desc]*localDesc
+	tw *TextWriter
+	// A label run is the series that arrive one after the other over the
+	// same label pairs (the families of one topic or group). Each run of
+	// two or more series has a number, under which Encode keeps the text
+	// of its labels, written once for all of them. run is the current
+	// run's label pairs, runID its number (0 while it has one series),
+	// runFam and runAt where its first series is.
+	run    []*dto.LabelPair
+	runID  uint32
+	runFam *textFamily
+	runAt  int
+	runs   uint32 // numbers given
+	// runBytes is the length of the runs' label texts, if none needs
+	// escaping.
+	runBytes int
+	local    map[*prometheus.Desc]*localDesc
 	// recent caches local for the few Descs a collector cycles through
 	// (the families of one topic or group): a map lookup per series shows.
 	recent     [8]recentDesc
@@ -273,12 +291,32 @@ func (b *builder) add(m prometheus.Metric, seq int) {
 				f.mixed = f.mixed || s.desc != f.firstDesc || s.typ != f.firstTyp
 				f.unsorted = f.unsorted || seriesLess(s.labels, f.series[len(f.series)-1].labels)
 			}
+			b.addRun(f, s.labels)
 			f.series = append(f.series, s)
 			return
 		}
 	}
 	b.slow = append(b.slow, m)
 	b.slowSeq = append(b.slowSeq, seq)
+}
+
+// addRun notes the label run of a series about to be appended to f.
+func (b *builder) addRun(f *textFamily, labels []*dto.LabelPair) {
+	if len(labels) > 0 && len(labels) == len(b.run) && &labels[0] == &b.run[0] {
+		if b.runID == 0 {
+			b.runs++
+			b.runID = b.runs
+			b.runFam.runs[b.runAt] = b.runID
+			b.runBytes += 1 // }
+			for _, lp := range labels {
+				b.runBytes += len(*lp.Name) + len(*lp.Value) + 4 // {="" or ,=""
+			}
+		}
+		f.runs = append(f.runs, b.runID)
+		return
+	}
+	b.run, b.runID, b.runFam, b.runAt = labels, 0, f, len(f.runs)
+	f.runs = append(f.runs, 0)
 }
 
 // localDesc is what this Collect knows of s's Desc.
@@ -345,6 +383,7 @@ func (b *builder) family(name string) *textFamily {
 		f = &textFamily{name: name, firstFast: -1, firstSlow: -1}
 		if n := b.tw.sizeHint(name); n > 0 {
 			f.series = make([]*sharedSeries, 0, n)
+			f.runs = make([]uint32, 0, n)
 		}
 		b.byName[name] = f
 	}
@@ -424,7 +463,7 @@ func (b *builder) finish() *Exposition {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	e := &Exposition{fams: make([]*textFamily, 0, len(names))}
+	e := &Exposition{fams: make([]*textFamily, 0, len(names)), runs: b.runs, runBytes: b.runBytes}
 	for _, name := range names {
 		f := b.byName[name]
 		if b.resolve(f) {
@@ -460,8 +499,8 @@ func (b *builder) resolve(f *textFamily) bool {
 	// and so with the family unless that is decided by a const metric
 	// that disagrees.
 	if f.mixed || len(f.series) > 0 && (f.first.help != f.help || dtoType(f.firstTyp) != f.typ) {
-		kept := f.series[:0]
-		for _, s := range f.series {
+		n := 0
+		for i, s := range f.series {
 			help := f.first.help
 			if s.desc != f.firstDesc {
 				help = b.local[s.desc].meta.help
@@ -470,10 +509,11 @@ func (b *builder) resolve(f *textFamily) bool {
 				b.errs = append(b.errs, err)
 				continue
 			}
-			kept = append(kept, s)
+			f.series[n], f.runs[n] = s, f.runs[i]
+			n++
 		}
-		clear(f.series[len(kept):])
-		f.series = kept
+		clear(f.series[n:])
+		f.series, f.runs = f.series[:n], f.runs[:n]
 	}
 
 	if f.slow != nil && (f.slow.GetHelp() != f.help || f.slow.GetType() != f.typ) {
@@ -489,7 +529,7 @@ func (b *builder) resolve(f *textFamily) bool {
 		}
 		// What is left of series in order is in order.
 		if f.unsorted {
-			sort.SliceStable(f.series, func(i, j int) bool { return seriesLess(f.series[i].labels, f.series[j].labels) })
+			sort.Stable(familySorter{f})
 		}
 		return true
 	}
@@ -501,7 +541,7 @@ func (b *builder) resolve(f *textFamily) bool {
 		_ = s.Write(m) // cannot fail
 		f.mf.Metric = append(f.mf.Metric, m)
 	}
-	f.series, f.slow = nil, nil
+	f.series, f.runs, f.slow = nil, nil, nil
 	sort.Sort(dtoSorter(f.mf.Metric))
 	return true
 }
@@ -569,6 +609,19 @@ func seriesLess(a, b []*dto.LabelPair) bool {
 	return false
 }
 
+// familySorter sorts a family's series with their runs.
+type familySorter struct{ f *textFamily }
+
+func (s familySorter) Len() int { return len(s.f.series) }
+func (s familySorter) Less(i, j int) bool {
+	return seriesLess(s.f.series[i].labels, s.f.series[j].labels)
+}
+func (s familySorter) Swap(i, j int) {
+	f := s.f
+	f.series[i], f.series[j] = f.series[j], f.series[i]
+	f.runs[i], f.runs[j] = f.runs[j], f.runs[i]
+}
+
 // dtoSorter is the registry's order of dto metrics (equal label values:
 // by timestamp, none last).
 type dtoSorter []*dto.Metric
@@ -602,7 +655,7 @@ func (e *Exposition) Encode(w io.Writer, format expfmt.Format, keep func(name st
 	if format.FormatType() != expfmt.TypeTextPlain {
 		return fmt.Errorf("not a text format: %q", format)
 	}
-	t := &textEncoder{w: w, buf: make([]byte, 0, encodeChunk+encodeChunk/4)}
+	t := &textEncoder{w: w, buf: make([]byte, 0, encodeChunk+encodeChunk/4), runs: make([]runText, e.runs+1), labels: make([]byte, 0, e.runBytes)}
 	var enc expfmt.Encoder
 	for _, f := range e.fams {
 		if keep != nil && !keep(f.name) {
@@ -643,7 +696,14 @@ type textEncoder struct {
 	w   io.Writer
 	buf []byte
 	err error // w's first error; nothing is written after it
+	// The label text of each label run, {name="value",...} in labels,
+	// written on its first use.
+	labels []byte
+	runs   []runText
 }
+
+// runText is where a run's label text is in textEncoder.labels.
+type runText struct{ start, end uint32 }
 
 func (t *textEncoder) Write(p []byte) (int, error) {
 	t.buf = append(t.buf, p...)
@@ -692,7 +752,7 @@ func (t *textEncoder) writeFamily(f *textFamily) {
 	default:
 		b = append(b, " untyped\n"...)
 	}
-	for _, s := range f.series {
+	for i, s := range f.series {
 		if len(b) >= encodeChunk {
 			t.buf = b
 			if !t.flush() {
@@ -701,23 +761,36 @@ func (t *textEncoder) writeFamily(f *textFamily) {
 			b = t.buf
 		}
 		b = append(b, f.name...)
-		if len(s.labels) > 0 {
-			sep := byte('{')
-			for _, lp := range s.labels {
-				b = append(b, sep)
-				b = append(b, *lp.Name...)
-				b = append(b, '=', '"')
-				b = appendEscaped(b, *lp.Value, true)
-				b = append(b, '"')
-				sep = ','
+		if run := f.runs[i]; run != 0 {
+			r := &t.runs[run]
+			if r.end == 0 {
+				r.start = uint32(len(t.labels))
+				t.labels = appendLabels(t.labels, s.labels)
+				r.end = uint32(len(t.labels))
 			}
-			b = append(b, '}')
+			b = append(b, t.labels[r.start:r.end]...)
+		} else if len(s.labels) > 0 {
+			b = appendLabels(b, s.labels)
 		}
 		b = append(b, ' ')
 		b = appendFloat(b, s.val)
 		b = append(b, '\n')
 	}
 	t.buf = b
+}
+
+// appendLabels writes {name="value",...}.
+func appendLabels(b []byte, labels []*dto.LabelPair) []byte {
+	sep := byte('{')
+	for _, lp := range labels {
+		b = append(b, sep)
+		b = append(b, *lp.Name...)
+		b = append(b, '=', '"')
+		b = appendEscaped(b, *lp.Value, true)
+		b = append(b, '"')
+		sep = ','
+	}
+	return append(b, '}')
 }
 
 // appendFloat formats like expfmt: the shortest representation that reads

@@ -169,6 +169,9 @@ func TestTextWriterMatchesRegistryOnAScrape(t *testing.T) {
 		}
 		for _, format := range []expfmt.Format{expfmt.FmtText, expfmt.FmtText + "; escaping=allow-utf-8", expfmt.FmtText + "; escaping=values"} {
 			ex := compare(t, tw, scrape, format)
+			if ex.runs == 0 {
+				t.Errorf("%s: no label runs: every label text is written anew", mode)
+			}
 			fast, slow := fastSeries(ex)
 			if fast < len(scrape)*8/10 {
 				t.Errorf("%s: only %d of %d series on the fast path (%d via dto)", mode, fast, len(scrape), slow)
@@ -226,6 +229,23 @@ func edgeCases() recorded {
 	for i, n := range nums {
 		lv := sortedLabels(bl.broker, bl.cluster, labelPair(ln.topic, fmt.Sprintf("t%02d", i)))
 		out = append(out, newSeries(shared, prometheus.GaugeValue, n, lv))
+	}
+	// Label runs (one label slice for several families in a row) over
+	// values that need escaping, out of order, one of them with a series
+	// that its family rejects (another type than its first).
+	var runDescs []*prometheus.Desc
+	for _, name := range []string{"rocketmq_edge_run_a", "rocketmq_edge_run_b", "rocketmq_edge_run_c"} {
+		runDescs = append(runDescs, prometheus.NewDesc(name, "A family of a label run.", []string{"broker", "cluster", "topic"}, nil))
+	}
+	for i, v := range values {
+		lv := sortedLabels(bl.broker, bl.cluster, labelPair(ln.topic, v))
+		for k, d := range runDescs {
+			typ := prometheus.GaugeValue
+			if k == 2 && i == 3 {
+				typ = prometheus.CounterValue
+			}
+			out = append(out, newSeries(d, typ, float64(i*k), lv))
+		}
 	}
 	out = append(out,
 		newSeries(noLabels, prometheus.UntypedValue, 42, nil),
@@ -322,11 +342,14 @@ func FuzzTextWriter(f *testing.F) {
 	tw := NewTextWriter()
 	f.Fuzz(func(t *testing.T, value, help string, v float64, typ uint8) {
 		d := prometheus.NewDesc("rocketmq_fuzz", help, []string{"broker", "topic"}, nil)
+		run := prometheus.NewDesc("rocketmq_fuzz_run", help, []string{"broker", "topic"}, nil)
 		vt := prometheus.ValueType(typ % 4)
+		first := sortedLabels(labelPair(ln.broker, "b"), labelPair(ln.topic, value))
 		// Label values that differ whatever value is: the TextWriter
 		// does not look for duplicates.
 		c := recorded{
-			newSeries(d, vt, v, sortedLabels(labelPair(ln.broker, "b"), labelPair(ln.topic, value))),
+			newSeries(d, vt, v, first),
+			newSeries(run, vt, -v, first), // a label run: its text is kept
 			newSeries(d, vt, -v, sortedLabels(labelPair(ln.broker, value), labelPair(ln.topic, "t"))),
 			newSeries(d, vt, v*2, sortedLabels(labelPair(ln.broker, value), labelPair(ln.topic, value+"x"))),
 			// appendFloat's fast paths: integers, milliseconds.
