@@ -177,7 +177,7 @@ type textWriter interface {
 // Chunks of the pipe: large enough that handing one over costs little per
 // byte, few enough that a slow client holds little memory.
 const (
-	pipeChunk  = 128 << 10
+	pipeChunk  = 64 << 10
 	pipeChunks = 4
 )
 
