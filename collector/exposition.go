@@ -32,6 +32,8 @@ import (
 // series is checked against what was learned (same label names, UTF-8
 // values) and sorted like the registry only if it did not arrive in order
 // (the collectors emit in order, so this is one comparison per series).
+// The series of one topic or group share one slice of label pairs across
+// their families; the text of such labels is made once per answer.
 //
 // Everything else (const metrics of the other collectors, rocketmq_up, a
 // sharedSeries that does not match what its Desc's first series taught) is
