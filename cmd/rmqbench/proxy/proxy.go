@@ -15,6 +15,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"regexp"
@@ -210,8 +211,33 @@ func (p *Proxy) serve(c net.Conn, up string) {
 	br := bufio.NewReaderSize(c, 64<<10)
 	out := &connOut{c: c, bw: bufio.NewWriterSize(c, 64<<10)}
 	sem := make(chan struct{}, 64)
+	var buf []byte
 	for {
-		req, err := rocketmq.ReadFrame(br, rocketmq.DefaultMaxFrameSize)
+		frame, err := readRaw(br, &buf)
+		if err != nil {
+			return
+		}
+		// A frozen answer is found from the request's bytes, without
+		// decoding it: the proxy shares the machine's cores with the
+		// exporter it measures, so its cost per request should be as
+		// small as a lookup can make it.
+		var key string
+		if p.opts.Freeze {
+			var opaque int32
+			var ok bool
+			if key, opaque, ok = rawKey(up, frame); ok {
+				if a := p.lookupKey(key); a != nil {
+					p.count(a.code)
+					out.replay(a, opaque, br.Buffered() == 0)
+					continue
+				}
+			} else {
+				key = ""
+			}
+		}
+		// The command may point into frame, whose buffer the next read
+		// reuses while the request is still being forwarded.
+		req, err := rocketmq.DecodeFrame(bytes.Clone(frame))
 		if err != nil {
 			return
 		}
@@ -219,12 +245,7 @@ func (p *Proxy) serve(c net.Conn, up string) {
 			continue
 		}
 		p.count(req.Code)
-		if p.rewriteRequest(req); p.opts.Freeze {
-			if a := p.lookup(up, req); a != nil {
-				out.replay(a, req.Opaque, br.Buffered() == 0)
-				continue
-			}
-		}
+		p.rewriteRequest(req)
 		select {
 		case sem <- struct{}{}:
 		case <-p.ctx.Done():
@@ -234,8 +255,76 @@ func (p *Proxy) serve(c net.Conn, up string) {
 		go func() {
 			defer inflight.Done()
 			defer func() { <-sem }()
-			p.forward(out, up, req)
+			p.forward(out, up, req, key)
 		}()
+	}
+}
+
+// readRaw reads one frame without its length prefix into *buf, which it
+// reuses; the frame is valid until the next call.
+func readRaw(br *bufio.Reader, buf *[]byte) ([]byte, error) {
+	var lenBuf [4]byte
+	if _, err := io.ReadFull(br, lenBuf[:]); err != nil {
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint32(lenBuf[:]))
+	if n < 4 || n > rocketmq.DefaultMaxFrameSize {
+		return nil, fmt.Errorf("bad frame length %d", n)
+	}
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	frame := (*buf)[:n]
+	_, err := io.ReadFull(br, frame)
+	return frame, err
+}
+
+// rawKey is the cache key of a JSON-header request frame: the upstream, the
+// header without the value of its top-level "opaque", and the body; and
+// that opaque. ok is false for anything else (binary headers, no opaque
+// found), which then goes the decoding way and is not replayed.
+func rawKey(up string, frame []byte) (key string, opaque int32, ok bool) {
+	word := binary.BigEndian.Uint32(frame[:4])
+	hlen := int(word & 0xFFFFFF)
+	if byte(word>>24) != rocketmq.SerializeJSON || 4+hlen > len(frame) {
+		return "", 0, false
+	}
+	header, body := frame[4:4+hlen], frame[4+hlen:]
+	// A string value cannot hold an unescaped quote, so this finds a key
+	// named opaque; extFields values are strings (`"opaque":"`), the
+	// top-level one a number.
+	const marker = `"opaque":`
+	from := 0
+	for {
+		i := bytes.Index(header[from:], []byte(marker))
+		if i < 0 {
+			return "", 0, false
+		}
+		i += from + len(marker)
+		j := i
+		if j < len(header) && header[j] == '-' {
+			j++
+		}
+		for j < len(header) && header[j] >= '0' && header[j] <= '9' {
+			j++
+		}
+		if j == i || (j == i+1 && header[i] == '-') {
+			from = i
+			continue
+		}
+		v, err := strconv.ParseInt(string(header[i:j]), 10, 32)
+		if err != nil {
+			return "", 0, false
+		}
+		var b strings.Builder
+		b.Grow(len(up) + len(header) + len(body) + 2)
+		b.WriteString(up)
+		b.WriteByte(0)
+		b.Write(header[:i])
+		b.Write(header[j:])
+		b.WriteByte(0)
+		b.Write(body)
+		return b.String(), int32(v), true
 	}
 }
 
@@ -245,7 +334,7 @@ func (p *Proxy) count(code int) {
 	p.countMu.Unlock()
 }
 
-func (p *Proxy) forward(out *connOut, up string, req *rocketmq.Command) {
+func (p *Proxy) forward(out *connOut, up string, req *rocketmq.Command, key string) {
 	ctx, cancel := context.WithTimeout(p.ctx, p.opts.Timeout)
 	defer cancel()
 	fwd := *req
@@ -268,8 +357,9 @@ func (p *Proxy) forward(out *connOut, up string, req *rocketmq.Command) {
 		p.log.Debug("cannot re-encode answer", "code", req.Code, "err", err)
 		return
 	}
-	if p.opts.Freeze {
-		p.store(up, req, a)
+	if p.opts.Freeze && key != "" {
+		a.code = req.Code
+		p.store(key, a)
 	}
 	out.write(a.frame(req.Opaque), true)
 }
@@ -309,42 +399,16 @@ func (p *Proxy) rewriteBytes(b []byte, m map[string]string) []byte {
 	})
 }
 
-// cacheKey identifies a request by everything that can change its answer.
-func cacheKey(up string, req *rocketmq.Command) string {
-	var b strings.Builder
-	b.Grow(len(up) + 8 + 32*len(req.ExtFields) + len(req.Body))
-	b.WriteString(up)
-	b.WriteByte(0)
-	b.WriteString(strconv.Itoa(req.Code))
-	var scratch [16]string
-	keys := scratch[:0]
-	for k := range req.ExtFields {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	for _, k := range keys {
-		b.WriteByte(0)
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(req.ExtFields[k])
-	}
-	b.WriteByte(0)
-	b.Write(req.Body)
-	return b.String()
-}
-
-func (p *Proxy) lookup(up string, req *rocketmq.Command) *answer {
-	k := cacheKey(up, req)
+func (p *Proxy) lookupKey(k string) *answer {
 	p.cacheMu.RLock()
 	defer p.cacheMu.RUnlock()
 	return p.cache[k]
 }
 
-func (p *Proxy) store(up string, req *rocketmq.Command, a *answer) {
+func (p *Proxy) store(k string, a *answer) {
 	if !a.replayable() {
 		return
 	}
-	k := cacheKey(up, req)
 	p.cacheMu.Lock()
 	p.cache[k] = a
 	p.cacheMu.Unlock()
@@ -353,6 +417,7 @@ func (p *Proxy) store(up string, req *rocketmq.Command, a *answer) {
 // answer is an encoded response whose opaque is filled in per request: the
 // JSON header is kept as the text before and after the opaque's digits.
 type answer struct {
+	code      int // of the request it answers, counted on replay (oneway requests are never stored)
 	serType   byte
 	pre, post []byte // JSON header around the opaque value
 	header    []byte // binary header (opaque at bytes 5..8)

@@ -108,3 +108,45 @@ func TestAnswerWriteToMatchesFrame(t *testing.T) {
 		}
 	}
 }
+
+// rawKey ignores the opaque only: the same request under two opaques has
+// one key, any other difference (ext fields, an ext field named opaque,
+// body, upstream) another one.
+func TestRawKey(t *testing.T) {
+	frame := func(opaque int32, ext map[string]string, body string) []byte {
+		req := rocketmq.NewRequest(rocketmq.CodeGetTopicStatsInfo, ext, []byte(body))
+		req.Opaque = opaque
+		f, err := rocketmq.EncodeFrame(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f[4:]
+	}
+	k1, o1, ok1 := rawKey("a", frame(7, map[string]string{"topic": "T"}, ""))
+	k2, o2, ok2 := rawKey("a", frame(-123456, map[string]string{"topic": "T"}, ""))
+	if !ok1 || !ok2 || o1 != 7 || o2 != -123456 || k1 != k2 {
+		t.Fatalf("same request: keys %q %q, opaques %d %d, ok %v %v", k1, k2, o1, o2, ok1, ok2)
+	}
+	for name, other := range map[string][]byte{
+		"ext value":        frame(7, map[string]string{"topic": "U"}, ""),
+		"ext named opaque": frame(7, map[string]string{"topic": "T", "opaque": "5"}, ""),
+		"body":             frame(7, map[string]string{"topic": "T"}, "x"),
+	} {
+		k, o, ok := rawKey("a", other)
+		if !ok || o != 7 || k == k1 {
+			t.Errorf("%s: key %q (same: %v), opaque %d, ok %v", name, k, k == k1, o, ok)
+		}
+	}
+	if k, _, _ := rawKey("b", frame(7, map[string]string{"topic": "T"}, "")); k == k1 {
+		t.Error("two upstreams share a key")
+	}
+	bin := rocketmq.NewRequest(rocketmq.CodeGetTopicStatsInfo, nil, nil)
+	bin.SerializeType = rocketmq.SerializeRocketMQ
+	f, err := rocketmq.EncodeFrame(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, ok := rawKey("a", f[4:]); ok {
+		t.Error("binary header keyed")
+	}
+}
