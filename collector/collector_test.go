@@ -228,8 +228,8 @@ func TestCollectorsSurviveFanOutPanics(t *testing.T) {
 			f.topicConfig["10.0.0.1:10911"] = &rocketmq.TopicConfigWrapper{TopicConfigTable: map[string]rocketmq.TopicConfig{
 				"T": {TopicName: "T", ReadQueueNums: 1, WriteQueueNums: 1, Perm: 6}}}
 			f.brokerConsumeStats["10.0.0.1:10911"] = &rocketmq.ConsumeStatsList{ConsumeStatsList: []rocketmq.GroupConsumeStats{{
-				Group: "G", Stats: []rocketmq.ConsumeStats{{OffsetTable: map[rocketmq.MessageQueue]rocketmq.OffsetWrapper{
-					{Topic: "T", BrokerName: "g", QueueID: 0}: {BrokerOffset: 10, ConsumerOffset: 5}}}}}}}
+				Group: "G", Stats: []rocketmq.ConsumeStats{{OffsetTable: []rocketmq.QueueOffsetWrapper{{
+					MessageQueue: rocketmq.MessageQueue{Topic: "T", BrokerName: "g", QueueID: 0}, OffsetWrapper: rocketmq.OffsetWrapper{BrokerOffset: 10, ConsumerOffset: 5}}}}}}}}
 			f.before = func(_ context.Context, key string) error {
 				if strings.HasPrefix(key, tc.method) {
 					panic("boom in " + tc.method)

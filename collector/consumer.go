@@ -472,18 +472,18 @@ func (c *consumerCollector) groupFromStats(name string, stats []rocketmq.Consume
 	byTopic := make(map[string]*consumerTopic)
 	for _, cs := range stats {
 		g.tps += cs.ConsumeTps
-		for mq, ow := range cs.OffsetTable {
-			t := byTopic[mq.Topic]
+		for _, ow := range cs.OffsetTable {
+			t := byTopic[ow.Topic]
 			if t == nil {
-				t = &consumerTopic{topic: mq.Topic}
-				byTopic[mq.Topic] = t
+				t = &consumerTopic{topic: ow.Topic}
+				byTopic[ow.Topic] = t
 			}
-			if mq.Topic != retryTopic(name) || ow.BrokerOffset > 0 || ow.ConsumerOffset > 0 {
+			if ow.Topic != retryTopic(name) || ow.BrokerOffset > 0 || ow.ConsumerOffset > 0 {
 				g.active = true
 			}
 			// 4.9 clamps a missing offset (-1) to 0; 5.x static topics may
 			// still send -1.
-			t.queues = append(t.queues, queueOffsets{queue: mq.QueueID, broker: ow.BrokerOffset, consumer: max(0, ow.ConsumerOffset)})
+			t.queues = append(t.queues, queueOffsets{queue: ow.QueueID, broker: ow.BrokerOffset, consumer: max(0, ow.ConsumerOffset)})
 		}
 	}
 	topics := make([]string, 0, len(byTopic))

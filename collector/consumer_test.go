@@ -91,15 +91,14 @@ func moveQueueOffsets(t *testing.T, f *fakeClient, addr, group, topic string, qu
 			continue
 		}
 		for _, cs := range gs.Stats {
-			for mq, ow := range cs.OffsetTable {
-				if mq.Topic == topic && mq.QueueID == queue {
+			for i := range cs.OffsetTable {
+				if ow := &cs.OffsetTable[i]; ow.Topic == topic && ow.QueueID == queue {
 					if broker >= 0 {
 						ow.BrokerOffset = broker
 					}
 					if consumer >= 0 {
 						ow.ConsumerOffset = consumer
 					}
-					cs.OffsetTable[mq] = ow
 					return
 				}
 			}
@@ -116,8 +115,8 @@ func queueOffsetsOf(t *testing.T, f *fakeClient, addr, group, topic string, queu
 			continue
 		}
 		for _, cs := range gs.Stats {
-			for mq, ow := range cs.OffsetTable {
-				if mq.Topic == topic && mq.QueueID == queue {
+			for _, ow := range cs.OffsetTable {
+				if ow.Topic == topic && ow.QueueID == queue {
 					return ow.BrokerOffset, ow.ConsumerOffset
 				}
 			}
@@ -496,9 +495,10 @@ func TestConsumerRetryAndDLQ(t *testing.T) {
 	for _, g := range []string{"GroupA", "Gone", "TOOLS_CONSUMER", "Filtered"} {
 		tc.TopicConfigTable[dlqTopic(g)] = rocketmq.TopicConfig{TopicName: dlqTopic(g), WriteQueueNums: 1, ReadQueueNums: 1, Perm: 2}
 	}
-	f.topicStats[fakeKey(brokerAAddr, dlqTopic("GroupA"))] = &rocketmq.TopicStatsTable{OffsetTable: map[rocketmq.MessageQueue]rocketmq.TopicOffset{
-		{Topic: dlqTopic("GroupA"), BrokerName: "broker-a", QueueID: 0}: {MinOffset: 2, MaxOffset: 7, LastUpdateTimestamp: steadyNow.UnixMilli()},
-	}}
+	f.topicStats[fakeKey(brokerAAddr, dlqTopic("GroupA"))] = &rocketmq.TopicStatsTable{OffsetTable: []rocketmq.TopicQueueOffset{{
+		MessageQueue: rocketmq.MessageQueue{Topic: dlqTopic("GroupA"), BrokerName: "broker-a", QueueID: 0},
+		TopicOffset:  rocketmq.TopicOffset{MinOffset: 2, MaxOffset: 7, LastUpdateTimestamp: steadyNow.UnixMilli()},
+	}}}
 	f.errs[fakeKey("TopicStats", brokerAAddr, dlqTopic("Gone"))] = &rocketmq.ResponseError{Code: rocketmq.ResponseTopicNotExist}
 
 	o := Options{Groups: mustFilter(t, "", "Filtered")}
@@ -777,9 +777,12 @@ func TestConsumerCardinality(t *testing.T) {
 				if tp == T {
 					topic = retryTopic(group)
 				}
-				cs := rocketmq.ConsumeStats{ConsumeTps: 1, OffsetTable: map[rocketmq.MessageQueue]rocketmq.OffsetWrapper{}}
+				cs := rocketmq.ConsumeStats{ConsumeTps: 1}
 				for q := range Q {
-					cs.OffsetTable[rocketmq.MessageQueue{Topic: topic, QueueID: q}] = rocketmq.OffsetWrapper{BrokerOffset: 100, ConsumerOffset: 50}
+					cs.OffsetTable = append(cs.OffsetTable, rocketmq.QueueOffsetWrapper{
+						MessageQueue:  rocketmq.MessageQueue{Topic: topic, QueueID: q},
+						OffsetWrapper: rocketmq.OffsetWrapper{BrokerOffset: 100, ConsumerOffset: 50},
+					})
 				}
 				stats = append(stats, cs)
 				var spans []rocketmq.QueueTimeSpan
@@ -797,8 +800,8 @@ func TestConsumerCardinality(t *testing.T) {
 			group := fmt.Sprint("Idle", i)
 			gs := rocketmq.GroupConsumeStats{Group: group}
 			if i%2 == 0 {
-				gs.Stats = []rocketmq.ConsumeStats{{OffsetTable: map[rocketmq.MessageQueue]rocketmq.OffsetWrapper{
-					{Topic: retryTopic(group), QueueID: 0}: {},
+				gs.Stats = []rocketmq.ConsumeStats{{OffsetTable: []rocketmq.QueueOffsetWrapper{
+					{MessageQueue: rocketmq.MessageQueue{Topic: retryTopic(group), QueueID: 0}},
 				}}}
 			}
 			list.ConsumeStatsList = append(list.ConsumeStatsList, gs)
@@ -1472,9 +1475,8 @@ func TestConsumerIdleGroupsOmitted(t *testing.T) {
 	for _, gs := range f.brokerConsumeStats[raftN1Addr].ConsumeStatsList {
 		if gs.Group == "GroupA" {
 			for _, cs := range gs.Stats {
-				for mq, ow := range cs.OffsetTable {
-					ow.BrokerOffset = 1
-					cs.OffsetTable[mq] = ow
+				for i := range cs.OffsetTable {
+					cs.OffsetTable[i].BrokerOffset = 1
 				}
 			}
 		}

@@ -225,7 +225,7 @@ func (c *topicCollector) summarise(st *rocketmq.TopicStatsTable) topicResult {
 		return topicResult{}
 	}
 	r := topicResult{ok: true, queues: len(st.OffsetTable)}
-	for mq, off := range st.OffsetTable {
+	for _, off := range st.OffsetTable {
 		r.sumMax += off.MaxOffset
 		r.sumMin += off.MinOffset
 		if d := off.MaxOffset - off.MinOffset; d > 0 {
@@ -233,7 +233,7 @@ func (c *topicCollector) summarise(st *rocketmq.TopicStatsTable) topicResult {
 		}
 		r.last = max(r.last, off.LastUpdateTimestamp)
 		if c.opts.PerQueue {
-			r.perQueue = append(r.perQueue, queueStat{mq.QueueID, off.MaxOffset, off.MinOffset})
+			r.perQueue = append(r.perQueue, queueStat{off.QueueID, off.MaxOffset, off.MinOffset})
 		}
 	}
 	sort.Slice(r.perQueue, func(i, j int) bool { return r.perQueue[i].id < r.perQueue[j].id })

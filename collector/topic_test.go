@@ -160,8 +160,8 @@ func TestTopicFilters(t *testing.T) {
 	t.Run("system topics on request", func(t *testing.T) {
 		f, s := topicFake(t)
 		f.errs[fakeKey("TopicStats", a, "TBW102")] = nil
-		f.topicStats[fakeKey(a, "TBW102")] = &rocketmq.TopicStatsTable{OffsetTable: map[rocketmq.MessageQueue]rocketmq.TopicOffset{
-			{Topic: "TBW102", BrokerName: "broker-a", QueueID: 0}: {},
+		f.topicStats[fakeKey(a, "TBW102")] = &rocketmq.TopicStatsTable{OffsetTable: []rocketmq.TopicQueueOffset{
+			{MessageQueue: rocketmq.MessageQueue{Topic: "TBW102", BrokerName: "broker-a", QueueID: 0}},
 		}}
 		text, err := collectExposition(t, newTestTopic(t, Options{SystemTopics: true, RetryTopics: true}), s)
 		if err != nil {
@@ -285,7 +285,9 @@ func TestTopicConcurrencyBound(t *testing.T) {
 	for i := range 40 {
 		name := fmt.Sprintf("T%02d", i)
 		tc.TopicConfigTable[name] = rocketmq.TopicConfig{TopicName: name, WriteQueueNums: 1}
-		f.topicStats[fakeKey(addr, name)] = &rocketmq.TopicStatsTable{OffsetTable: map[rocketmq.MessageQueue]rocketmq.TopicOffset{{Topic: name, QueueID: 0}: {MaxOffset: int64(i)}}}
+		f.topicStats[fakeKey(addr, name)] = &rocketmq.TopicStatsTable{OffsetTable: []rocketmq.TopicQueueOffset{
+			{MessageQueue: rocketmq.MessageQueue{Topic: name, QueueID: 0}, TopicOffset: rocketmq.TopicOffset{MaxOffset: int64(i)}},
+		}}
 	}
 	f.topicConfig[addr] = tc
 	var inFlight, peak atomic.Int32
@@ -397,19 +399,22 @@ func twoMastersFake(t *testing.T) *fakeClient {
 		for i := range 6 {
 			topic := fmt.Sprint("T", i)
 			tc.TopicConfigTable[topic] = rocketmq.TopicConfig{TopicName: topic, WriteQueueNums: 2, ReadQueueNums: 2}
-			st := &rocketmq.TopicStatsTable{OffsetTable: map[rocketmq.MessageQueue]rocketmq.TopicOffset{}}
+			st := &rocketmq.TopicStatsTable{}
 			for q := range 2 {
-				st.OffsetTable[rocketmq.MessageQueue{Topic: topic, BrokerName: m.name, QueueID: q}] = rocketmq.TopicOffset{MaxOffset: int64(100 + i), LastUpdateTimestamp: steadyNow.UnixMilli()}
+				st.OffsetTable = append(st.OffsetTable, rocketmq.TopicQueueOffset{
+					MessageQueue: rocketmq.MessageQueue{Topic: topic, BrokerName: m.name, QueueID: q},
+					TopicOffset:  rocketmq.TopicOffset{MaxOffset: int64(100 + i), LastUpdateTimestamp: steadyNow.UnixMilli()},
+				})
 			}
 			f.topicStats[fakeKey(m.addr, topic)] = st
 		}
 		for i := range 5 {
 			group, topic := fmt.Sprint("G", i), fmt.Sprint("T", i)
-			cs := rocketmq.ConsumeStats{ConsumeTps: 1, OffsetTable: map[rocketmq.MessageQueue]rocketmq.OffsetWrapper{}}
+			cs := rocketmq.ConsumeStats{ConsumeTps: 1}
 			var spans []rocketmq.QueueTimeSpan
 			for q := range 2 {
 				mq := rocketmq.MessageQueue{Topic: topic, BrokerName: m.name, QueueID: q}
-				cs.OffsetTable[mq] = rocketmq.OffsetWrapper{BrokerOffset: int64(100 + i), ConsumerOffset: 50}
+				cs.OffsetTable = append(cs.OffsetTable, rocketmq.QueueOffsetWrapper{MessageQueue: mq, OffsetWrapper: rocketmq.OffsetWrapper{BrokerOffset: int64(100 + i), ConsumerOffset: 50}})
 				spans = append(spans, rocketmq.QueueTimeSpan{MessageQueue: mq, DelayTime: int64(10_000 * (i + 1)), MinTimeStamp: steadyNow.UnixMilli() - 3_600_000})
 			}
 			list.ConsumeStatsList = append(list.ConsumeStatsList, rocketmq.GroupConsumeStats{Group: group, Stats: []rocketmq.ConsumeStats{cs}})

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -143,17 +144,51 @@ func parseQueueKey(key string) (MessageQueue, error) {
 	return mq, nil
 }
 
-// queueMap re-keys a map whose keys are MessageQueue objects.
-func queueMap[V any](raw map[string]V) (map[MessageQueue]V, error) {
-	out := make(map[MessageQueue]V, len(raw))
-	for k, v := range raw {
-		mq, err := parseQueueKey(k)
+// queueRows turns a table decoded by encoding/json, keyed by the raw text
+// of MessageQueue objects, into rows in queue order (CompareQueues); an
+// empty table gives nil. encoding/json already kept the last value of a key
+// text repeated in the body. Two different texts can still name one queue
+// (other field order or spacing, which no broker writes): the text greatest
+// in byte order wins, so that neither the rows nor, with several bad keys,
+// the error depend on the map's order.
+func queueRows[V, R any](raw map[string]V, row func(MessageQueue, V) R) ([]R, error) {
+	if len(raw) == 0 {
+		return nil, nil
+	}
+	type keyed struct {
+		mq  MessageQueue
+		key string
+	}
+	keys := make([]keyed, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, keyed{key: k})
+	}
+	slices.SortFunc(keys, func(a, b keyed) int { return strings.Compare(a.key, b.key) })
+	for i := range keys {
+		mq, err := parseQueueKey(keys[i].key)
 		if err != nil {
 			return nil, err
 		}
-		out[mq] = v
+		keys[i].mq = mq
 	}
-	return out, nil
+	// Stable: of the texts of one queue, the greatest ends its run.
+	slices.SortStableFunc(keys, func(a, b keyed) int { return CompareQueues(&a.mq, &b.mq) })
+	out := make([]R, 0, len(keys))
+	for i, k := range keys {
+		if i+1 < len(keys) && keys[i+1].mq == k.mq {
+			continue
+		}
+		out = append(out, row(k.mq, raw[k.key]))
+	}
+	return slices.Clip(out), nil
+}
+
+func topicQueueOffset(mq MessageQueue, v TopicOffset) TopicQueueOffset {
+	return TopicQueueOffset{mq, v}
+}
+
+func queueOffsetWrapper(mq MessageQueue, v OffsetWrapper) QueueOffsetWrapper {
+	return QueueOffsetWrapper{mq, v}
 }
 
 // DecodeTopicStatsTable decodes GET_TOPIC_STATS_INFO (202).
@@ -173,7 +208,7 @@ func genericTopicStats(body []byte) (*TopicStatsTable, error) {
 	if err := decodeJSON("topic stats", body, &w); err != nil {
 		return nil, err
 	}
-	table, err := queueMap(w.OffsetTable)
+	table, err := queueRows(w.OffsetTable, topicQueueOffset)
 	if err != nil {
 		return nil, fmt.Errorf("rocketmq: decode topic stats: %w", err)
 	}
@@ -187,7 +222,7 @@ type wireConsumeStats struct {
 }
 
 func (w *wireConsumeStats) convert() (ConsumeStats, error) {
-	table, err := queueMap(w.OffsetTable)
+	table, err := queueRows(w.OffsetTable, queueOffsetWrapper)
 	if err != nil {
 		return ConsumeStats{}, err
 	}
@@ -594,47 +629,54 @@ type queueEntry[V any] struct {
 	v  V
 }
 
-// queueTable reads a map keyed by MessageQueue objects; null and an empty
-// object give an empty map, as the generic path does. The entries gather in
-// scratch first so that the map is made once at its final size, rather than
-// outgrowing a guess; the grown scratch is returned for the next table. A
-// queue listed twice gives up: the generic path keeps one of the two at
-// random.
-func queueTable[V any](r *jreader, scratch []queueEntry[V], value func() (V, error)) (map[MessageQueue]V, []queueEntry[V], error) {
+// queueTable reads a map keyed by MessageQueue objects into rows in queue
+// order (CompareQueues); null and an empty object give nil, as the generic
+// path does. The entries gather in scratch first so that the rows are made
+// once at their final size, rather than outgrowing a guess; the grown scratch
+// is returned for the next table. A queue listed twice gives up: the generic
+// path decides which value is kept.
+func queueTable[V, R any](r *jreader, scratch []queueEntry[V], value func() (V, error), row func(MessageQueue, V) R) ([]R, []queueEntry[V], error) {
 	scratch = scratch[:0]
-	if !r.null() {
-		if err := r.enter('{'); err != nil {
+	if r.null() {
+		return nil, scratch, nil
+	}
+	if err := r.enter('{'); err != nil {
+		return nil, scratch, err
+	}
+	for first := true; ; first = false {
+		ok, err := r.more('}', first)
+		if err != nil {
 			return nil, scratch, err
 		}
-		for first := true; ; first = false {
-			ok, err := r.more('}', first)
-			if err != nil {
-				return nil, scratch, err
-			}
-			if !ok {
-				break
-			}
-			var e queueEntry[V]
-			if err := r.messageQueue(&e.mq); err != nil {
-				return nil, scratch, err
-			}
-			if err := r.expect(':'); err != nil {
-				return nil, scratch, err
-			}
-			if e.v, err = value(); err != nil {
-				return nil, scratch, err
-			}
-			scratch = append(scratch, e)
+		if !ok {
+			break
 		}
+		var e queueEntry[V]
+		if err := r.messageQueue(&e.mq); err != nil {
+			return nil, scratch, err
+		}
+		if err := r.expect(':'); err != nil {
+			return nil, scratch, err
+		}
+		if e.v, err = value(); err != nil {
+			return nil, scratch, err
+		}
+		scratch = append(scratch, e)
 	}
-	m := make(map[MessageQueue]V, len(scratch))
-	for _, e := range scratch {
-		m[e.mq] = e.v
+	if len(scratch) == 0 {
+		return nil, scratch, nil
 	}
-	if len(m) != len(scratch) {
-		return nil, scratch, errFallback
+	// Brokers send their hash map's order; the sort also brings a
+	// repeated queue next to its twin.
+	slices.SortFunc(scratch, func(a, b queueEntry[V]) int { return CompareQueues(&a.mq, &b.mq) })
+	rows := make([]R, len(scratch))
+	for i, e := range scratch {
+		if i > 0 && e.mq == scratch[i-1].mq {
+			return nil, scratch, errFallback
+		}
+		rows[i] = row(e.mq, e.v)
 	}
-	return m, scratch, nil
+	return rows, scratch, nil
 }
 
 // queueScratch is how many queue entries the single-table decoders gather
@@ -676,7 +718,7 @@ func fastTopicStats(body []byte) (*TopicStatsTable, error) {
 				return err
 			}
 			var err error
-			t.OffsetTable, _, err = queueTable(r, buf[:0], r.topicOffset)
+			t.OffsetTable, _, err = queueTable(r, buf[:0], r.topicOffset, topicQueueOffset)
 			return err
 		case "topicPutTps":
 			return r.float(&t.TopicPutTps)
@@ -685,9 +727,6 @@ func fastTopicStats(body []byte) (*TopicStatsTable, error) {
 	})
 	if err != nil {
 		return nil, err
-	}
-	if t.OffsetTable == nil {
-		t.OffsetTable = map[MessageQueue]TopicOffset{}
 	}
 	return t, r.end()
 }
@@ -726,14 +765,11 @@ func (r *jreader) consumeStats(scratch []queueEntry[OffsetWrapper]) (ConsumeStat
 				return err
 			}
 			var err error
-			cs.OffsetTable, scratch, err = queueTable(r, scratch, r.offsetWrapper)
+			cs.OffsetTable, scratch, err = queueTable(r, scratch, r.offsetWrapper, queueOffsetWrapper)
 			return err
 		}
 		return r.unknown(k, "consumeTps", "offsetTable")
 	})
-	if cs.OffsetTable == nil {
-		cs.OffsetTable = map[MessageQueue]OffsetWrapper{}
-	}
 	return cs, scratch, err
 }
 

@@ -2,6 +2,7 @@ package rocketmq
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -241,36 +242,37 @@ func TestDecodeFixtures(t *testing.T) {
 		}},
 		{v4 + "steady/broker_a.get_topic_stats_info", func(t *testing.T, f fixture) {
 			ts := mustDecode(t, DecodeTopicStatsTable, f.body)
-			eq(t, "offsetTable", ts.OffsetTable, map[MessageQueue]TopicOffset{
-				mq("TopicA", "broker-a", 0): {MaxOffset: 303, LastUpdateTimestamp: 1795255723653},
-				mq("TopicA", "broker-a", 1): {MaxOffset: 303, LastUpdateTimestamp: 1795255723856},
-				mq("TopicA", "broker-a", 2): {MaxOffset: 304, LastUpdateTimestamp: 1795255724058},
-				mq("TopicA", "broker-a", 3): {MaxOffset: 304, LastUpdateTimestamp: 1795255724261},
+			eq(t, "offsetTable", ts.OffsetTable, []TopicQueueOffset{
+				{mq("TopicA", "broker-a", 0), TopicOffset{MaxOffset: 303, LastUpdateTimestamp: 1795255723653}},
+				{mq("TopicA", "broker-a", 1), TopicOffset{MaxOffset: 303, LastUpdateTimestamp: 1795255723856}},
+				{mq("TopicA", "broker-a", 2), TopicOffset{MaxOffset: 304, LastUpdateTimestamp: 1795255724058}},
+				{mq("TopicA", "broker-a", 3), TopicOffset{MaxOffset: 304, LastUpdateTimestamp: 1795255724261}},
 			})
 			eq(t, "topicPutTps", ts.TopicPutTps, 0.0)
 		}},
 		{v4 + "steady/broker_a.get_topic_stats_info.retry", func(t *testing.T, f fixture) {
 			ts := mustDecode(t, DecodeTopicStatsTable, f.body)
-			eq(t, "offsetTable", ts.OffsetTable, map[MessageQueue]TopicOffset{
-				mq("%RETRY%GroupA", "broker-a", 0): {MaxOffset: 1, LastUpdateTimestamp: 1795255363108},
+			eq(t, "offsetTable", ts.OffsetTable, []TopicQueueOffset{
+				{mq("%RETRY%GroupA", "broker-a", 0), TopicOffset{MaxOffset: 1, LastUpdateTimestamp: 1795255363108}},
 			})
 		}},
 		{v5 + "steady/ms_master.get_topic_stats_info", func(t *testing.T, f fixture) {
 			ts := mustDecode(t, DecodeTopicStatsTable, f.body)
 			eq(t, "queues", len(ts.OffsetTable), 4)
-			eq(t, "queue 2", ts.OffsetTable[mq("TopicMS", "broker-d", 2)], TopicOffset{MaxOffset: 500, LastUpdateTimestamp: 1795257901462})
+			eq(t, "queue 2", ts.OffsetTable[2], TopicQueueOffset{mq("TopicMS", "broker-d", 2), TopicOffset{MaxOffset: 500, LastUpdateTimestamp: 1795257901462}})
 		}},
 		{v4 + "steady/broker_a.get_consume_stats", func(t *testing.T, f fixture) {
 			cs := mustDecode(t, DecodeConsumeStats, f.body)
 			eq(t, "queues", len(cs.OffsetTable), 4)
 			eq(t, "lag", lag(*cs), int64((304-72)+(303-76)+(304-72)+(303-80)))
-			eq(t, "queue 0", cs.OffsetTable[mq("TopicA", "broker-a", 0)],
-				OffsetWrapper{BrokerOffset: 303, ConsumerOffset: 80, LastTimestamp: 1795255344702})
+			eq(t, "queue 0", cs.OffsetTable[0], QueueOffsetWrapper{mq("TopicA", "broker-a", 0),
+				OffsetWrapper{BrokerOffset: 303, ConsumerOffset: 80, LastTimestamp: 1795255344702}})
 		}},
 		{v4 + "steady/broker_a.get_consume_stats.all_topics", func(t *testing.T, f fixture) {
 			cs := mustDecode(t, DecodeConsumeStats, f.body)
 			eq(t, "queues", len(cs.OffsetTable), 5)
-			eq(t, "retry queue", cs.OffsetTable[mq("%RETRY%GroupA", "broker-a", 0)], OffsetWrapper{BrokerOffset: 1})
+			// '%' sorts before every letter.
+			eq(t, "retry queue", cs.OffsetTable[0], QueueOffsetWrapper{mq("%RETRY%GroupA", "broker-a", 0), OffsetWrapper{BrokerOffset: 1}})
 		}},
 		{v4 + "steady/broker_a.get_consume_stats.online", func(t *testing.T, f fixture) {
 			cs := mustDecode(t, DecodeConsumeStats, f.body)
@@ -307,7 +309,7 @@ func TestDecodeFixtures(t *testing.T) {
 			}
 			var topicA ConsumeStats
 			for _, cs := range byGroup["GroupA"] {
-				if _, ok := cs.OffsetTable[mq("TopicA", "broker-a", 0)]; ok {
+				if len(cs.OffsetTable) > 0 && cs.OffsetTable[0].MessageQueue == mq("TopicA", "broker-a", 0) {
 					topicA = cs
 				}
 			}
@@ -589,8 +591,8 @@ func TestDecodeQueueKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eq(t, "offsetTable", ts.OffsetTable, map[MessageQueue]TopicOffset{
-		mq("T", "b", 1): {MaxOffset: 5}, mq("T", "b", 2): {MaxOffset: 6},
+	eq(t, "offsetTable", ts.OffsetTable, []TopicQueueOffset{
+		{mq("T", "b", 1), TopicOffset{MaxOffset: 5}}, {mq("T", "b", 2), TopicOffset{MaxOffset: 6}},
 	})
 	eq(t, "topicPutTps", ts.TopicPutTps, 12.5)
 
@@ -600,7 +602,7 @@ func TestDecodeQueueKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eq(t, "offsetTable", cs.OffsetTable, map[MessageQueue]OffsetWrapper{mq("T", "b", 1): {BrokerOffset: 9}})
+	eq(t, "offsetTable", cs.OffsetTable, []QueueOffsetWrapper{{mq("T", "b", 1), OffsetWrapper{BrokerOffset: 9}}})
 
 	// A key object with a non-string key of its own takes the relaxed path.
 	odd := `{"offsetTable":{{"topic":"T","brokerName":"b","queueId":3,"extra":{1:2}}:{"brokerOffset":4}}}`
@@ -608,7 +610,7 @@ func TestDecodeQueueKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eq(t, "offsetTable", cs.OffsetTable, map[MessageQueue]OffsetWrapper{mq("T", "b", 3): {BrokerOffset: 4}})
+	eq(t, "offsetTable", cs.OffsetTable, []QueueOffsetWrapper{{mq("T", "b", 3), OffsetWrapper{BrokerOffset: 4}}})
 
 	for _, bad := range []string{
 		`{"offsetTable":{5:{"maxOffset":5}}}`,
@@ -624,6 +626,138 @@ func TestDecodeQueueKeys(t *testing.T) {
 	if _, err := DecodeConsumeStatsList([]byte(`{"consumeStatsList":[{"G":[{"offsetTable":{7:{}}}]}]}`)); err == nil {
 		t.Error("bad key inside 317 accepted")
 	}
+}
+
+// Offset tables come out in queue order on both paths, whatever order the
+// body lists them in; a key repeated in the body keeps its last value, and
+// spellings of one queue that differ keep one value, the same on every run.
+func TestQueueTablesInQueueOrder(t *testing.T) {
+	q := func(topic, broker string, id int) string {
+		return fmt.Sprintf(`{"brokerName":%q,"queueId":%d,"topic":%q}`, broker, id, topic)
+	}
+	unsorted := `{"offsetTable":{` + q("T", "b", 10) + `:{"maxOffset":1},` + q("T", "b", 2) + `:{"maxOffset":2},` +
+		q("S", "c", 0) + `:{"maxOffset":3},` + q("T", "a", 7) + `:{"maxOffset":4},` + q("%RETRY%G", "b", 0) + `:{"maxOffset":5}}}`
+	want := []TopicQueueOffset{
+		{mq("%RETRY%G", "b", 0), TopicOffset{MaxOffset: 5}},
+		{mq("S", "c", 0), TopicOffset{MaxOffset: 3}},
+		{mq("T", "a", 7), TopicOffset{MaxOffset: 4}},
+		{mq("T", "b", 2), TopicOffset{MaxOffset: 2}},
+		{mq("T", "b", 10), TopicOffset{MaxOffset: 1}},
+	}
+	for name, dec := range map[string]func([]byte) (*TopicStatsTable, error){
+		"fast": fastTopicStats, "generic": genericTopicStats, "public": DecodeTopicStatsTable,
+	} {
+		ts, err := dec([]byte(unsorted))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		eq(t, name, ts.OffsetTable, want)
+	}
+	ws := `{"offsetTable":{` + q("T", "b", 1) + `:{"brokerOffset":1},` + q("T", "b", 0) + `:{"brokerOffset":2}}}`
+	for name, dec := range map[string]func([]byte) (*ConsumeStats, error){"fast": fastConsumeStats, "generic": genericConsumeStats} {
+		cs, err := dec([]byte(ws))
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		eq(t, name, cs.OffsetTable, []QueueOffsetWrapper{
+			{mq("T", "b", 0), OffsetWrapper{BrokerOffset: 2}}, {mq("T", "b", 1), OffsetWrapper{BrokerOffset: 1}},
+		})
+	}
+	l, err := fastConsumeStatsList([]byte(`{"consumeStatsList":[{"G":[` + ws[:len(ws)-1] + `}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq(t, "317", l.ConsumeStatsList[0].Stats[0].OffsetTable[0].MessageQueue, mq("T", "b", 0))
+
+	for _, tc := range []struct {
+		name, body string
+		want       []TopicQueueOffset
+	}{
+		{"empty", `{"offsetTable":{}}`, nil},
+		{"null", `{"offsetTable":null}`, nil},
+		{"absent", `{}`, nil},
+		// encoding/json keeps the last value of a repeated key.
+		{"repeated key", `{"offsetTable":{` + q("T", "b", 1) + `:{"maxOffset":5},` + q("T", "b", 0) + `:{},` +
+			q("T", "b", 1) + `:{"minOffset":6}}}`, []TopicQueueOffset{
+			{mq("T", "b", 0), TopicOffset{}}, {mq("T", "b", 1), TopicOffset{MinOffset: 6}},
+		}},
+		// Of two spellings of one queue, the greatest in byte order: here
+		// the one starting {"t, whichever comes last in the body.
+		{"two spellings", `{"offsetTable":{{"topic":"T","brokerName":"b","queueId":1}:{"maxOffset":7},` +
+			q("T", "b", 1) + `:{"maxOffset":8}}}`, []TopicQueueOffset{{mq("T", "b", 1), TopicOffset{MaxOffset: 7}}}},
+		{"two spellings swapped", `{"offsetTable":{` + q("T", "b", 1) + `:{"maxOffset":8},` +
+			`{"topic":"T","brokerName":"b","queueId":1}:{"maxOffset":7}}}`, []TopicQueueOffset{{mq("T", "b", 1), TopicOffset{MaxOffset: 7}}}},
+		// A second table merges into the first; null empties it.
+		{"merged tables", `{"offsetTable":{` + q("T", "b", 1) + `:{"maxOffset":1}},"offsetTable":{` + q("T", "b", 0) + `:{"maxOffset":2}}}`,
+			[]TopicQueueOffset{{mq("T", "b", 0), TopicOffset{MaxOffset: 2}}, {mq("T", "b", 1), TopicOffset{MaxOffset: 1}}}},
+		{"emptied table", `{"offsetTable":{` + q("T", "b", 1) + `:{"maxOffset":1}},"offsetTable":null}`, nil},
+	} {
+		// Several runs: the generic path goes through a Go map, whose order
+		// changes from run to run.
+		for range 20 {
+			ts, err := DecodeTopicStatsTable([]byte(tc.body))
+			if err != nil {
+				t.Fatalf("%s: %v", tc.name, err)
+			}
+			eq(t, tc.name, ts.OffsetTable, tc.want)
+		}
+	}
+
+	// With several bad keys, the error names the same one every time.
+	bad := `{"offsetTable":{{"queueId":"a"}:{},{"queueId":"b"}:{},{"queueId":"c"}:{},{"queueId":"d"}:{}}}`
+	_, first := DecodeTopicStatsTable([]byte(bad))
+	if first == nil || !strings.Contains(first.Error(), `\"a\"`) {
+		t.Fatalf("error %v, want the first key in byte order", first)
+	}
+	for range 20 {
+		if _, err := DecodeTopicStatsTable([]byte(bad)); err == nil || err.Error() != first.Error() {
+			t.Fatalf("error %v, then %v", first, err)
+		}
+	}
+}
+
+// checkQueueTables holds the offset tables of whatever decodes to the
+// contract of the types: rows strictly in queue order (so no queue twice),
+// and the same rows and error on a second decode.
+func checkQueueTables(t *testing.T, b []byte) {
+	t.Helper()
+	ordered := func(what string, n int, at func(i int) *MessageQueue) {
+		for i := 1; i < n; i++ {
+			if CompareQueues(at(i-1), at(i)) >= 0 {
+				t.Fatalf("%s on %q: row %d %+v does not follow row %d %+v", what, b, i, *at(i), i-1, *at(i - 1))
+			}
+		}
+	}
+	consume := func(what string, cs *ConsumeStats) {
+		ordered(what, len(cs.OffsetTable), func(i int) *MessageQueue { return &cs.OffsetTable[i].MessageQueue })
+	}
+	same := func(what string, v1 any, e1 error, v2 any, e2 error) {
+		if (e1 == nil) != (e2 == nil) || e1 != nil && e1.Error() != e2.Error() || !reflect.DeepEqual(v1, v2) {
+			t.Fatalf("%s on %q decodes twice to\n%#v %v\n%#v %v", what, b, v1, e1, v2, e2)
+		}
+	}
+	ts, err := DecodeTopicStatsTable(b)
+	if err == nil {
+		ordered("topic stats", len(ts.OffsetTable), func(i int) *MessageQueue { return &ts.OffsetTable[i].MessageQueue })
+	}
+	ts2, err2 := DecodeTopicStatsTable(b)
+	same("topic stats", ts, err, ts2, err2)
+	cs, err := DecodeConsumeStats(b)
+	if err == nil {
+		consume("consume stats", cs)
+	}
+	cs2, err2 := DecodeConsumeStats(b)
+	same("consume stats", cs, err, cs2, err2)
+	l, err := DecodeConsumeStatsList(b)
+	if err == nil {
+		for _, g := range l.ConsumeStatsList {
+			for i := range g.Stats {
+				consume("broker consume stats", &g.Stats[i])
+			}
+		}
+	}
+	l2, err2 := DecodeConsumeStatsList(b)
+	same("broker consume stats", l, err, l2, err2)
 }
 
 func TestDecodeNullDoubles(t *testing.T) {
@@ -745,7 +879,10 @@ func FuzzDecoders(f *testing.F) {
 	f.Add([]byte(`{"offsetTable":{{"queueId":1}:{}}}`))
 	f.Add([]byte(`{"replicasInfoTable":{"a":{"inSyncReplicas":[{}]}},"inSyncStateTable":{"b":{}}}`))
 	f.Add([]byte(`{"syncStateSet":[1,"a",null,{}]}`))
+	f.Add([]byte(`{"offsetTable":{{"topic":"T","queueId":1}:{"maxOffset":1},{"queueId":1,"topic":"T"}:{"maxOffset":2},{"queueId":0}:{}}}`))
+	f.Add([]byte(`{"offsetTable":{{"queueId":"a"}:{},{"queueId":"b"}:{}}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		checkQueueTables(t, b)
 		_, _ = DecodeClusterInfo(b)
 		_, _ = DecodeTopicList(b)
 		_, _ = DecodeTopicRouteData(b)

@@ -1,15 +1,36 @@
 package rocketmq
 
+import (
+	"cmp"
+	"strings"
+)
+
 // Typed responses of the requests the exporter uses. Field names follow the
 // Java classes; every JSON body is fastjson output and goes through the
 // relaxed decoder (relaxed.go) first. Numbers that are offsets or timestamps
 // are int64, never float64.
 
-// MessageQueue identifies one queue. It is the (object) key of several maps.
+// MessageQueue identifies one queue. It is the (object) key of several maps
+// on the wire.
 type MessageQueue struct {
 	Topic      string `json:"topic"`
 	BrokerName string `json:"brokerName"`
 	QueueID    int    `json:"queueId"`
+}
+
+// CompareQueues orders queues by topic, then broker name, then queue id (as
+// strings.Compare and cmp.Compare do). The offset tables of TopicStatsTable
+// and ConsumeStats are sorted in this order, whatever order the broker's
+// hash map sent them in, so that a table decodes to the same rows every time
+// and on every path.
+func CompareQueues(a, b *MessageQueue) int {
+	if c := strings.Compare(a.Topic, b.Topic); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.BrokerName, b.BrokerName); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.QueueID, b.QueueID)
 }
 
 // DataVersion is the broker's metadata version stamp.
@@ -109,9 +130,19 @@ type TopicOffset struct {
 	LastUpdateTimestamp int64 `json:"lastUpdateTimestamp"`
 }
 
+// TopicQueueOffset is one queue of a TopicStatsTable and its offsets.
+type TopicQueueOffset struct {
+	MessageQueue
+	TopicOffset
+}
+
 // TopicStatsTable is the body of GET_TOPIC_STATS_INFO (202).
 type TopicStatsTable struct {
-	OffsetTable map[MessageQueue]TopicOffset
+	// OffsetTable holds one row per queue in queue order (see
+	// CompareQueues), nil when the table is empty or null. The wire form is
+	// a map; a slice costs a fraction of a map's room on tables of a few
+	// queues, and every reader walks the table whole.
+	OffsetTable []TopicQueueOffset
 	// TopicPutTps is only sent by recent 5.x brokers.
 	TopicPutTps float64
 }
@@ -126,10 +157,19 @@ type OffsetWrapper struct {
 	LastTimestamp int64 `json:"lastTimestamp"`
 }
 
+// QueueOffsetWrapper is one queue of a ConsumeStats and its offsets.
+type QueueOffsetWrapper struct {
+	MessageQueue
+	OffsetWrapper
+}
+
 // ConsumeStats is the body of GET_CONSUME_STATS (208) and one element of 317.
 type ConsumeStats struct {
-	ConsumeTps  float64
-	OffsetTable map[MessageQueue]OffsetWrapper
+	ConsumeTps float64
+	// OffsetTable holds one row per queue in queue order (see
+	// CompareQueues), nil when the table is empty or null, as
+	// TopicStatsTable.OffsetTable.
+	OffsetTable []QueueOffsetWrapper
 }
 
 // GroupConsumeStats is one group's entry of GET_BROKER_CONSUME_STATS (317): one
