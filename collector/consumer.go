@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -469,21 +470,32 @@ func (c *consumerCollector) readDLQTopics(ctx context.Context, s *Scrape, cb *co
 // per-topic queue offsets, splitting off the group's own retry topic.
 func (c *consumerCollector) groupFromStats(name string, stats []rocketmq.ConsumeStats) *consumerGroup {
 	g := &consumerGroup{name: name, stats: len(stats) > 0}
+	retry := retryTopic(name)
 	byTopic := make(map[string]*consumerTopic)
 	for _, cs := range stats {
 		g.tps += cs.ConsumeTps
-		for _, ow := range cs.OffsetTable {
-			t := byTopic[ow.Topic]
+		// Rows come in queue order, topic first: each topic's rows are one
+		// run, looked up once and appended with at most one growth.
+		for rows := cs.OffsetTable; len(rows) > 0; {
+			topic, n := rows[0].Topic, 1
+			for n < len(rows) && rows[n].Topic == topic {
+				n++
+			}
+			t := byTopic[topic]
 			if t == nil {
-				t = &consumerTopic{topic: ow.Topic}
-				byTopic[ow.Topic] = t
+				t = &consumerTopic{topic: topic}
+				byTopic[topic] = t
 			}
-			if ow.Topic != retryTopic(name) || ow.BrokerOffset > 0 || ow.ConsumerOffset > 0 {
-				g.active = true
+			t.queues = slices.Grow(t.queues, n)
+			for _, ow := range rows[:n] {
+				if topic != retry || ow.BrokerOffset > 0 || ow.ConsumerOffset > 0 {
+					g.active = true
+				}
+				// 4.9 clamps a missing offset (-1) to 0; 5.x static topics
+				// may still send -1.
+				t.queues = append(t.queues, queueOffsets{queue: ow.QueueID, broker: ow.BrokerOffset, consumer: max(0, ow.ConsumerOffset)})
 			}
-			// 4.9 clamps a missing offset (-1) to 0; 5.x static topics may
-			// still send -1.
-			t.queues = append(t.queues, queueOffsets{queue: ow.QueueID, broker: ow.BrokerOffset, consumer: max(0, ow.ConsumerOffset)})
+			rows = rows[n:]
 		}
 	}
 	topics := make([]string, 0, len(byTopic))
@@ -491,11 +503,17 @@ func (c *consumerCollector) groupFromStats(name string, stats []rocketmq.Consume
 		topics = append(topics, topic)
 	}
 	sort.Strings(topics)
+	byQueue := func(a, b queueOffsets) int { return cmp.Compare(a.queue, b.queue) }
 	for _, topic := range topics {
 		t := byTopic[topic]
-		sort.Slice(t.queues, func(i, j int) bool { return t.queues[i].queue < t.queues[j].queue })
+		// Already in order when the topic came in one table (every broker
+		// answer); queues of one id under several broker names stay in
+		// broker-name order.
+		if !slices.IsSortedFunc(t.queues, byQueue) {
+			slices.SortStableFunc(t.queues, byQueue)
+		}
 		switch {
-		case topic == retryTopic(name):
+		case topic == retry:
 			g.retry = t
 		case c.opts.Topics.Match(topic):
 			g.topics = append(g.topics, t)

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -1500,5 +1504,62 @@ func TestConsumerIdleGroupsOmitted(t *testing.T) {
 	// an online group without offsets.
 	if n := f.callCount("ConsumerConnectionList", raftN1Addr); n != 2*5 {
 		t.Errorf("%d connection lists asked on RaftNode00 in two scrapes, want 10: %v", n, callsOf(f, "ConsumerConnectionList"))
+	}
+}
+
+// groupFromStats reads rows in runs of one topic; whatever the order and
+// split of the rows (topics spread over several tables, unsorted hand-built
+// tables, one queue id under two broker names), it gives what gathering
+// every row by topic and sorting each topic's rows stably by queue id gives.
+func TestGroupFromStatsRuns(t *testing.T) {
+	row := func(topic, broker string, q int, b, c int64) rocketmq.QueueOffsetWrapper {
+		return rocketmq.QueueOffsetWrapper{
+			MessageQueue:  rocketmq.MessageQueue{Topic: topic, BrokerName: broker, QueueID: q},
+			OffsetWrapper: rocketmq.OffsetWrapper{BrokerOffset: b, ConsumerOffset: c},
+		}
+	}
+	cases := map[string][]rocketmq.ConsumeStats{
+		"sorted":               {{ConsumeTps: 1, OffsetTable: []rocketmq.QueueOffsetWrapper{row("A", "b", 0, 5, 1), row("A", "b", 1, 6, -1), row("B", "b", 0, 7, 2)}}},
+		"split":                {{OffsetTable: []rocketmq.QueueOffsetWrapper{row("A", "b", 2, 5, 1)}}, {ConsumeTps: 2, OffsetTable: []rocketmq.QueueOffsetWrapper{row("A", "b", 0, 1, 1), row("B", "b", 3, 1, 1)}}, {}},
+		"unsorted":             {{OffsetTable: []rocketmq.QueueOffsetWrapper{row("B", "b", 1, 1, 1), row("A", "b", 1, 2, 1), row("B", "b", 0, 3, 1), row("A", "b", 0, 4, 1)}}},
+		"brokers":              {{OffsetTable: []rocketmq.QueueOffsetWrapper{row("A", "b", 1, 1, 0), row("A", "b", 0, 2, 0), row("A", "c", 0, 3, 0), row("A", "c", 1, 4, 0)}}},
+		"retry only, empty":    {{OffsetTable: []rocketmq.QueueOffsetWrapper{row(retryTopic("G"), "b", 0, 0, 0)}}},
+		"retry only, used":     {{OffsetTable: []rocketmq.QueueOffsetWrapper{row(retryTopic("G"), "b", 0, 0, 3)}}},
+		"retry and a topic":    {{OffsetTable: []rocketmq.QueueOffsetWrapper{row(retryTopic("G"), "b", 0, 0, 0), row("A", "b", 0, 0, 0)}}},
+		"no stats":             nil,
+		"stats without queues": {{ConsumeTps: 3}},
+	}
+	c := newTestConsumer(t, Options{Topics: mustFilter(t, "", "B")}).(*consumerCollector)
+	for name, stats := range cases {
+		// The plain reading: every row by topic, in the order given.
+		want := &consumerGroup{name: "G", stats: len(stats) > 0}
+		byTopic := map[string]*consumerTopic{}
+		for _, cs := range stats {
+			want.tps += cs.ConsumeTps
+			for _, r := range cs.OffsetTable {
+				tp := byTopic[r.Topic]
+				if tp == nil {
+					tp = &consumerTopic{topic: r.Topic}
+					byTopic[r.Topic] = tp
+				}
+				tp.queues = append(tp.queues, queueOffsets{queue: r.QueueID, broker: r.BrokerOffset, consumer: max(0, r.ConsumerOffset)})
+				if r.Topic != retryTopic("G") || r.BrokerOffset > 0 || r.ConsumerOffset > 0 {
+					want.active = true
+				}
+			}
+		}
+		for _, topic := range slices.Sorted(maps.Keys(byTopic)) {
+			tp := byTopic[topic]
+			sort.SliceStable(tp.queues, func(i, j int) bool { return tp.queues[i].queue < tp.queues[j].queue })
+			switch {
+			case topic == retryTopic("G"):
+				want.retry = tp
+			case topic != "B":
+				want.topics = append(want.topics, tp)
+			}
+		}
+		if got := c.groupFromStats("G", stats); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: got %+v, want %+v", name, got, want)
+		}
 	}
 }
