@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -511,5 +512,22 @@ func TestRunBadFlagsInProcess(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run([]string{"--rocketmq.concurrency=0"}, noEnv, &stderr); code != 2 || !strings.Contains(stderr.String(), "--rocketmq.concurrency") {
 		t.Errorf("run = %d, stderr %q", code, stderr.String())
+	}
+}
+
+func TestDefaultGCPercent(t *testing.T) {
+	prev := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(prev)
+	if defaultGCPercent(func(k string) string { return map[string]string{"GOGC": "200"}[k] }) {
+		t.Error("applied although GOGC is set")
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent %d after GOGC set in the environment, want it untouched (100)", got)
+	}
+	if !defaultGCPercent(func(string) string { return "" }) {
+		t.Error("not applied without GOGC")
+	}
+	if got := debug.SetGCPercent(100); got != gcPercent {
+		t.Errorf("GC percent %d, want %d", got, gcPercent)
 	}
 }
