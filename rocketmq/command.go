@@ -640,8 +640,8 @@ func (s *headerScanner) str() ([]byte, bool) {
 	}
 	start := s.i + 1
 	ascii, escaped := true, false
-	i := start
-	for ; i < len(s.b) && s.b[i] != '"'; i++ {
+	i := plainRun(s.b, start)
+	for ; i < len(s.b) && s.b[i] != '"'; i = plainRun(s.b, i+1) {
 		switch c := s.b[i]; {
 		case c == '\\':
 			escaped = true

@@ -1,6 +1,7 @@
 package rocketmq
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ func BenchmarkHotDecoders(b *testing.B) {
 		"consumer connection":  "broker_a.get_consumer_connection_list.online.response.body",
 		"topic config":         "broker_a.get_all_topic_config.response.body",
 		"consume time span":    "broker_a.query_consume_time_span.online.response.body",
+		"connection summary":   "broker_a.get_consumer_connection_list.online.response.body",
 	}
 	for _, d := range fastDecoders {
 		body, err := os.ReadFile(filepath.Join(fixtureRoot, "rocketmq-4.9.7/steady", bodies[d.name]))
@@ -82,6 +84,28 @@ func BenchmarkBrokerConsumeStatsAtScale(b *testing.B) {
 	for b.Loop() {
 		if _, err := fastConsumeStatsList(body); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRawString reads every string (keys and values) of a body shaped
+// like the issue-7 scenario's consume stats, where names dominate.
+func BenchmarkRawString(b *testing.B) {
+	body := scaleConsumeStatsBody()
+	var starts []int
+	for i := 0; i < len(body); i++ {
+		if body[i] == '"' {
+			starts = append(starts, i)
+			i += bytes.IndexByte(body[i+1:], '"') + 1
+		}
+	}
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		for _, i := range starts {
+			r := jreader{b: body, i: i}
+			if _, err := r.rawString(); err != nil {
+				b.Fatal(err)
+			}
 		}
 	}
 }

@@ -2,9 +2,11 @@ package rocketmq
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strconv"
 	"unicode/utf8"
 )
@@ -469,7 +471,7 @@ func (r *jreader) rawString() ([]byte, error) {
 	}
 	start := r.i + 1
 	ascii := true
-	for i := start; i < len(r.b); i++ {
+	for i := plainRun(r.b, start); i < len(r.b); i = plainRun(r.b, i+1) {
 		switch c := r.b[i]; {
 		case c == '"':
 			s := r.b[start:i]
@@ -480,11 +482,43 @@ func (r *jreader) rawString() ([]byte, error) {
 			return s, nil
 		case c == '\\' || c < 0x20:
 			return nil, errFallback
-		case c >= utf8.RuneSelf:
+		default: // c >= utf8.RuneSelf
 			ascii = false
 		}
 	}
 	return nil, errFallback
+}
+
+// SWAR constants: a byte repeated in each lane of a word.
+const (
+	laneOnes  = 0x0101010101010101
+	laneHighs = 0x8080808080808080
+)
+
+// plainRun returns the index of the first byte at or after i that a string
+// scanner must look at ('"', '\', a control character or a byte >= 0x80),
+// or len(b). Names make up most of a body, so it tests eight bytes per step:
+// in a lane below the first such byte, the byte is in 0x20..0x7f and is
+// neither quote nor backslash, so none of the three subtractions borrows
+// out of it or sets its high bit; in the first such lane, x's own high bit
+// (>= 0x80) or one of the subtractions (< 0x20, quote, backslash) sets it.
+// Lanes above may be wrong, so only the lowest set bit is used.
+func plainRun(b []byte, i int) int {
+	for ; i+8 <= len(b); i += 8 {
+		x := binary.LittleEndian.Uint64(b[i:])
+		q := x ^ (laneOnes * '"')
+		e := x ^ (laneOnes * '\\')
+		m := (x | (x - laneOnes*0x20) | (q - laneOnes) | (e - laneOnes)) & laneHighs
+		if m != 0 {
+			return i + bits.TrailingZeros64(m)/8
+		}
+	}
+	for ; i < len(b); i++ {
+		if c := b[i]; c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return i
 }
 
 // str reads a string value into *dst; null leaves *dst as it is, as
