@@ -92,6 +92,9 @@ type Client struct {
 	dialer func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	opaque atomic.Int32
+	// calls holds request calls and their frame buffers that are free again
+	// (conn.exchange): most requests then allocate neither.
+	calls sync.Pool
 	// frames holds the buffers answers are read into; Admin gives each
 	// back once it has decoded the answer.
 	frames framePool
@@ -226,10 +229,15 @@ func (c *Client) invoke(ctx context.Context, addr string, req *Command) (*Comman
 		return nil, fmt.Errorf("rocketmq: %s: request %d not sent: %w", addr, req.Code, err)
 	}
 	cmd := c.prepare(req)
-	frame, err := EncodeFrame(&cmd)
+	cl, _ := c.calls.Get().(*call)
+	if cl == nil {
+		cl = newCall(nil, false)
+	}
+	frame, err := appendFrame(cl.frame, &cmd)
 	if err != nil {
 		return nil, fmt.Errorf("rocketmq: encode request %d: %w", cmd.Code, err)
 	}
+	cl.frame, cl.oneway = frame, cmd.IsOneway()
 	slots, err := c.acquire(ctx, addr)
 	if err != nil {
 		return nil, fmt.Errorf("rocketmq: %s: request %d not sent: %d requests already in flight: %w", addr, cmd.Code, c.opts.MaxInFlightPerAddr, err)
@@ -240,16 +248,22 @@ func (c *Client) invoke(ctx context.Context, addr string, req *Command) (*Comman
 		if err != nil {
 			return nil, err
 		}
-		resp, written, err := cn.roundTrip(ctx, cmd.Code, cmd.Opaque, frame, cmd.IsOneway())
+		resp, written, free, err := cn.exchange(ctx, cmd.Code, cmd.Opaque, cl)
 		if written {
 			c.requests.Add(1)
+		}
+		if free {
+			c.recycle(cl)
 		}
 		if err == nil || written || attempt > 1 || ctx.Err() != nil || errors.Is(err, ErrClientClosed) {
 			return resp, err
 		}
 		// The pooled connection died (typically closed by the server) before
-		// a byte of this request left: resending cannot duplicate it.
+		// a byte of this request left: resending cannot duplicate it. The
+		// dead connection may still list cl but will never write its frame,
+		// so a fresh call carries the same frame.
 		c.log.Debug("retrying request on a new connection", "addr", addr, "code", cmd.Code, "reason", err)
+		cl = newCall(cl.frame, cl.oneway)
 	}
 }
 
@@ -314,6 +328,20 @@ func (c *Client) prepare(req *Command) Command {
 	}
 	return cmd
 }
+
+// recycle keeps a call that exchange reported free for another request.
+// Frames grown by a large body are left to the collector.
+func (c *Client) recycle(cl *call) {
+	if cap(cl.frame) > maxPooledRequest {
+		return
+	}
+	*cl = call{frame: cl.frame[:0], ready: cl.ready}
+	c.calls.Put(cl)
+}
+
+// maxPooledRequest bounds the request frames kept for reuse: admin requests
+// are a header of a few hundred bytes.
+const maxPooledRequest = 4 << 10
 
 // getConn returns the pooled connection to addr, dialling it if needed. Only
 // one dial per address runs at a time; concurrent callers wait for it.

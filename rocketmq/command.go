@@ -118,22 +118,38 @@ func IsFrameError(err error) bool {
 // EncodeFrame serializes c into one frame (length prefix included) using the
 // header form named by c.SerializeType.
 func EncodeFrame(c *Command) ([]byte, error) {
+	return appendFrame(nil, c)
+}
+
+// appendFrame is EncodeFrame writing into buf's storage (its contents are
+// overwritten), growing it as needed.
+func appendFrame(buf []byte, c *Command) ([]byte, error) {
 	switch c.SerializeType {
 	case SerializeJSON:
 		// The header is appended straight into the frame: one allocation
-		// where marshalling a header and copying it took several.
-		buf := make([]byte, 8, 8+jsonHeaderSizeHint(c)+len(c.Body))
+		// where marshalling a header and copying it took several. The
+		// length words are reserved here and filled in by finishFrame.
+		buf = frameBuffer(buf, 8+jsonHeaderSizeHint(c)+len(c.Body))
 		return finishFrame(appendJSONHeader(buf, c), c)
 	case SerializeRocketMQ:
 		header, err := encodeBinaryHeader(c)
 		if err != nil {
 			return nil, err
 		}
-		buf := make([]byte, 8, 8+len(header)+len(c.Body))
+		buf = frameBuffer(buf, 8+len(header)+len(c.Body))
 		return finishFrame(append(buf, header...), c)
 	default:
 		return nil, fmt.Errorf("rocketmq: unknown serialize type %d", c.SerializeType)
 	}
+}
+
+// frameBuffer returns buf, or a new buffer when buf holds less than size,
+// with its first 8 bytes reserved for the length words.
+func frameBuffer(buf []byte, size int) []byte {
+	if cap(buf) < size {
+		return make([]byte, 8, size)
+	}
+	return buf[:8]
 }
 
 // finishFrame fills in the length words of buf, which holds 8 reserved bytes

@@ -342,29 +342,51 @@ func (c *conn) settle(cl *call) {
 // given opaque. written reports whether any byte of the frame may have
 // reached the peer, i.e. whether resending could duplicate the request.
 func (c *conn) roundTrip(ctx context.Context, code int, opaque int32, frame []byte, oneway bool) (resp *Command, written bool, err error) {
+	resp, written, _, err = c.exchange(ctx, code, opaque, newCall(frame, oneway))
+	return resp, written, err
+}
+
+func newCall(frame []byte, oneway bool) *call {
+	return &call{frame: frame, oneway: oneway, ready: make(chan struct{}, 1)}
+}
+
+// exchange is roundTrip for a call the caller made (newCall) or reuses. It
+// reports with free whether nothing refers to cl or its frame any more, so
+// that both may serve another request: only once cl is answered (or, when
+// oneway, written) and the writer is through with it. A call answered before
+// its frame left (a peer guessing opaques) is not free: the frame is still
+// queued.
+func (c *conn) exchange(ctx context.Context, code int, opaque int32, cl *call) (resp *Command, written, free bool, err error) {
 	if err := ctx.Err(); err != nil {
-		return nil, false, fmt.Errorf("rocketmq: %s: request %d not sent: %w", c.addr, code, err)
+		return nil, false, false, fmt.Errorf("rocketmq: %s: request %d not sent: %w", c.addr, code, err)
 	}
-	cl := &call{frame: frame, oneway: oneway, ready: make(chan struct{}, 1)}
 	if err := c.enqueue(opaque, cl); err != nil {
-		return nil, false, err
+		return nil, false, false, err
 	}
 	select {
 	case <-cl.ready:
-		return cl.answer, true, nil
+		// The reader (or, for a oneway call, the writer) sent the one token
+		// as its last use of cl. The writer may still be writing the frame
+		// when a peer answers early; settle waits for it.
+		c.mu.Lock()
+		c.settle(cl)
+		free = cl.state == callWritten || cl.state == callFailed
+		c.mu.Unlock()
+		return cl.answer, true, free, nil
 	case <-c.done:
 		select {
 		case <-cl.ready:
-			return cl.answer, true, nil
+			return cl.answer, true, false, nil
 		default:
 		}
 		c.mu.Lock()
 		c.settle(cl)
 		written = cl.mayHaveReached()
 		c.mu.Unlock()
-		return nil, written, c.closedErr()
+		return nil, written, false, c.closedErr()
 	case <-ctx.Done():
-		return c.giveUp(ctx, code, opaque, cl)
+		resp, written, err = c.giveUp(ctx, code, opaque, cl)
+		return resp, written, false, err
 	}
 }
 
