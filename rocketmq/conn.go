@@ -367,9 +367,11 @@ func (c *conn) exchange(ctx context.Context, code int, opaque int32, cl *call) (
 	case <-cl.ready:
 		// The reader (or, for a oneway call, the writer) sent the one token
 		// as its last use of cl. The writer may still be writing the frame
-		// when a peer answers early; settle waits for it.
+		// when a peer answers early, or be blocked writing the frames
+		// batched after it: the answer is the caller's now, without waiting
+		// (that wait would ignore the caller's deadline), and a call still
+		// in the writer's hands is simply not reused.
 		c.mu.Lock()
-		c.settle(cl)
 		free = cl.state == callWritten || cl.state == callFailed
 		c.mu.Unlock()
 		return cl.answer, true, free, nil

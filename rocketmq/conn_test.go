@@ -480,3 +480,60 @@ func BenchmarkConnRoundTrip(b *testing.B) {
 		}
 	})
 }
+
+// blockAfterConn lets its first Write through only when gate1 opens, and
+// blocks its second Write after `split` bytes until gate2 opens: a batch
+// whose first frame reached the peer while the rest is stuck.
+type blockAfterConn struct {
+	net.Conn
+	n            atomic.Int32
+	gate1, gate2 chan struct{}
+	split        int
+}
+
+func (s *blockAfterConn) Write(b []byte) (int, error) {
+	switch s.n.Add(1) {
+	case 1:
+		<-s.gate1
+	case 2:
+		m, err := s.Conn.Write(b[:s.split])
+		if err != nil {
+			return m, err
+		}
+		<-s.gate2
+		m2, err := s.Conn.Write(b[s.split:])
+		return m + m2, err
+	}
+	return s.Conn.Write(b)
+}
+
+// A caller whose frame went out and was answered returns its answer even
+// though the write that carried it is still blocked on frames batched after
+// it: waiting for that write would ignore the caller's deadline.
+func TestAnsweredCallerNotHeldByBlockedBatch(t *testing.T) {
+	fa := requestFrame(t, 2, "")
+	s := &blockAfterConn{gate1: make(chan struct{}), gate2: make(chan struct{}), split: len(fa)}
+	cn, _ := pipeConn(t, func(nc net.Conn) net.Conn { s.Conn = nc; return s })
+	defer close(s.gate2)
+	w := startTrip(context.Background(), t, cn, 1, "")
+	for queued(cn) != 0 || s.n.Load() != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	ctxA, cancelA := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancelA()
+	a := startTrip(ctxA, t, cn, 2, "")
+	for queued(cn) != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	startTrip(context.Background(), t, cn, 3, "")
+	for queued(cn) != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	close(s.gate1)
+	<-w
+	select {
+	case <-a:
+	case <-time.After(2 * time.Second):
+		t.Error("an answered caller (deadline 200 ms) is still held after 2 s by the write carrying the next frame")
+	}
+}
