@@ -653,7 +653,8 @@ func (s dtoSorter) Less(i, j int) bool {
 // returns with FormatType TypeTextPlain; its name escaping applies to the
 // families written by expfmt, the others have legacy names only) to w,
 // skipping the families keep rejects (nil: none). It stops at the first
-// write error. The text goes to w in writes of about encodeChunk bytes; if w
+// write error; a family expfmt rejects is skipped and its error returned
+// once the rest is written. The text goes to w in writes of about encodeChunk bytes; if w
 // has a Flush method (a bufio.Writer), it is flushed at the end.
 func (e *Exposition) Encode(w io.Writer, format expfmt.Format, keep func(name string) bool) error {
 	if format.FormatType() != expfmt.TypeTextPlain {
@@ -661,6 +662,7 @@ func (e *Exposition) Encode(w io.Writer, format expfmt.Format, keep func(name st
 	}
 	t := &textEncoder{w: w, buf: make([]byte, 0, encodeChunk+encodeChunk/4), runs: make([]runText, e.runs+1), labels: make([]byte, 0, e.runBytes)}
 	var enc expfmt.Encoder
+	var encErr error
 	for _, f := range e.fams {
 		if keep != nil && !keep(f.name) {
 			continue
@@ -669,9 +671,11 @@ func (e *Exposition) Encode(w io.Writer, format expfmt.Format, keep func(name st
 			if enc == nil {
 				enc = expfmt.NewEncoder(t, format)
 			}
-			// Only an invalid family fails here: t's writes cannot.
-			if err := enc.Encode(f.mf); err != nil {
-				return err
+			// Only an invalid family fails here (t's writes cannot), and
+			// the others still go out, as promhttp's ContinueOnError does;
+			// the first such error is returned at the end.
+			if err := enc.Encode(f.mf); err != nil && encErr == nil {
+				encErr = err
 			}
 		} else {
 			t.writeFamily(f)
@@ -684,9 +688,11 @@ func (e *Exposition) Encode(w io.Writer, format expfmt.Format, keep func(name st
 		return t.err
 	}
 	if fl, ok := w.(interface{ Flush() error }); ok {
-		return fl.Flush()
+		if err := fl.Flush(); err != nil {
+			return err
+		}
 	}
-	return nil
+	return encErr
 }
 
 // encodeChunk is how much text Encode gathers before it writes: enough to

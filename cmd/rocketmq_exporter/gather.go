@@ -362,7 +362,11 @@ func nameFilter(r *http.Request) func(string) bool {
 // acceptsGzip decides between gzip and no compression as promhttp does for
 // the encodings it offers (identity, then gzip): the one with the higher
 // quality wins, identity on a tie, and nothing is compressed when gzip's
-// quality is 0 or no entry names it (directly or by "*").
+// quality is 0 or no entry names it (directly or by "*"). On malformed or
+// unusual headers it can choose otherwise than promhttp's own parser (it
+// matches names case-insensitively, reads q among other parameters and
+// skips entries it cannot parse); either answer is valid HTTP, and
+// Prometheus sends a plain "gzip".
 func acceptsGzip(h http.Header) bool {
 	identity, gz := -1.0, -1.0
 	for _, line := range h.Values("Accept-Encoding") {

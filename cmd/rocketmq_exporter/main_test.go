@@ -524,6 +524,12 @@ func TestDefaultGCPercent(t *testing.T) {
 	if got := debug.SetGCPercent(100); got != 100 {
 		t.Errorf("GC percent %d after GOGC set in the environment, want it untouched (100)", got)
 	}
+	if defaultGCPercent(func(k string) string { return map[string]string{"GOMEMLIMIT": "64MiB"}[k] }) {
+		t.Error("applied although GOMEMLIMIT is set")
+	}
+	if got := debug.SetGCPercent(100); got != 100 {
+		t.Errorf("GC percent %d after GOMEMLIMIT set in the environment, want it untouched (100)", got)
+	}
 	if !defaultGCPercent(func(string) string { return "" }) {
 		t.Error("not applied without GOGC")
 	}
