@@ -521,63 +521,57 @@ func plainRun(b []byte, i int) int {
 	return i
 }
 
-// str reads a string value into *dst; null leaves *dst as it is, as
+// stringOrNull reads a string value as a view into the body; ok is false
+// for null, which leaves the caller's destination as it is, as
 // encoding/json does.
-func (r *jreader) str(dst *string) error {
+func (r *jreader) stringOrNull() (s []byte, ok bool, err error) {
 	if r.null() {
-		return nil
+		return nil, false, nil
 	}
-	s, err := r.rawString()
-	if err != nil {
-		return err
+	s, err = r.rawString()
+	return s, err == nil, err
+}
+
+// str reads a string value into *dst.
+func (r *jreader) str(dst *string) error {
+	s, ok, err := r.stringOrNull()
+	if ok {
+		*dst = string(s)
 	}
-	*dst = string(s)
-	return nil
+	return err
 }
 
 // view reads a string value like str, but leaves it in *dst as a view into
 // the body (non-nil, even when empty) for the caller to copy.
 func (r *jreader) view(dst *[]byte) error {
-	if r.null() {
-		return nil
+	s, ok, err := r.stringOrNull()
+	if ok {
+		*dst = s
 	}
-	s, err := r.rawString()
-	if err != nil {
-		return err
-	}
-	*dst = s
-	return nil
+	return err
 }
 
 // strReuse reads a string value like str, reusing *last when the bytes
 // are the same instead of allocating a copy; *last then holds the value.
 func (r *jreader) strReuse(dst, last *string) error {
-	if r.null() {
-		return nil
+	s, ok, err := r.stringOrNull()
+	if ok {
+		if string(s) != *last {
+			*last = string(s)
+		}
+		*dst = *last
 	}
-	s, err := r.rawString()
-	if err != nil {
-		return err
-	}
-	if string(s) != *last {
-		*last = string(s)
-	}
-	*dst = *last
-	return nil
+	return err
 }
 
 // enum reads a string value like str; the values of enumerated fields that
 // every body repeats come from constants and cost no allocation.
 func (r *jreader) enum(dst *string) error {
-	if r.null() {
-		return nil
+	s, ok, err := r.stringOrNull()
+	if ok {
+		*dst = enumString(s)
 	}
-	s, err := r.rawString()
-	if err != nil {
-		return err
-	}
-	*dst = enumString(s)
-	return nil
+	return err
 }
 
 // enumString is string(s), without allocating for the values of the enums

@@ -253,7 +253,12 @@ func (p *chunkPipe) send() {
 	}
 }
 
-func (p *chunkPipe) Write(b []byte) (int, error) {
+func (p *chunkPipe) Write(b []byte) (int, error) { return pipeWrite(p, b) }
+
+// WriteString spares expfmt a conversion of every string it writes.
+func (p *chunkPipe) WriteString(s string) (int, error) { return pipeWrite(p, s) }
+
+func pipeWrite[T string | []byte](p *chunkPipe, b T) (int, error) {
 	if err := p.error(); err != nil {
 		return 0, err
 	}
@@ -261,21 +266,6 @@ func (p *chunkPipe) Write(b []byte) (int, error) {
 	for len(b) > 0 {
 		k := copy(p.cur[len(p.cur):cap(p.cur)], b)
 		p.cur, b = p.cur[:len(p.cur)+k], b[k:]
-		if len(p.cur) == cap(p.cur) {
-			p.send()
-		}
-	}
-	return n, nil
-}
-
-func (p *chunkPipe) WriteString(s string) (int, error) {
-	if err := p.error(); err != nil {
-		return 0, err
-	}
-	n := len(s)
-	for len(s) > 0 {
-		k := copy(p.cur[len(p.cur):cap(p.cur)], s)
-		p.cur, s = p.cur[:len(p.cur)+k], s[k:]
 		if len(p.cur) == cap(p.cur) {
 			p.send()
 		}
