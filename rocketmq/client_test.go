@@ -855,14 +855,37 @@ func TestCancelInterruptsBlockedWrite(t *testing.T) {
 	defer close(stalled)
 	c := newTestClient(t, ClientOptions{})
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(100*time.Millisecond, cancel)
+	// Bigger than the loopback socket buffers of both ends. Built before
+	// the clock starts: under -race on a loaded CI machine, allocating and
+	// framing 32 MiB alone once took seconds.
+	req := NewRequest(CodeGetBrokerRuntimeInfo, nil, make([]byte, 32<<20))
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.Invoke(ctx, srv.addr(), req)
+		done <- err
+	}()
+	waitFor(t, "the write to start", func() bool {
+		c.mu.Lock()
+		cn := c.conns[srv.addr()]
+		c.mu.Unlock()
+		if cn == nil {
+			return false
+		}
+		cn.mu.Lock()
+		defer cn.mu.Unlock()
+		return cn.writing && len(cn.pending) == 1
+	})
+	time.Sleep(50 * time.Millisecond) // now surely blocked on the full buffers
 	start := time.Now()
-	_, err := c.Invoke(ctx, srv.addr(), NewRequest(CodeGetBrokerRuntimeInfo, nil, make([]byte, 32<<20)))
+	cancel()
+	err := <-done
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), srv.addr()) {
 		t.Errorf("err = %v", err)
 	}
+	// The cut comes writeGrace after the cancel; the bound leaves room for
+	// a loaded machine but not for a write left to its own (endless) time.
 	if el := time.Since(start); el > 2*time.Second {
-		t.Errorf("blocked write interrupted after %v", el)
+		t.Errorf("blocked write interrupted %v after the cancel", el)
 	}
 	// Part of the frame left: the stream is unusable and must be dropped.
 	if st := c.Stats(); st.OpenConns != 0 {
