@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -462,8 +466,13 @@ type fakeInvoker struct {
 	err  error
 }
 
+// Invoke keeps a copy of req: the Admin reuses the request once Invoke
+// returns (see Invoker).
 func (f *fakeInvoker) Invoke(_ context.Context, _ string, req *Command) (*Command, error) {
-	f.req = req
+	c := *req
+	c.ExtFields = maps.Clone(req.ExtFields)
+	c.Body = slices.Clone(req.Body)
+	f.req = &c
 	return f.resp, f.err
 }
 
@@ -562,4 +571,45 @@ func TestAdminRequests(t *testing.T) {
 		}
 		eq(t, "extFields", inv.req.ExtFields, map[string]string{"consumerGroup": "G"})
 	})
+}
+
+// The Admin reuses its requests and their extFields maps: concurrent calls
+// with different fields each send exactly their own, never a field left
+// over from an earlier request.
+func TestAdminReusedRequests(t *testing.T) {
+	inv := invokerFunc(func(_ context.Context, _ string, req *Command) (*Command, error) {
+		want := 3 // consumerGroup, topic, queueId
+		if req.Code == CodeGetMaxOffset {
+			want = 2
+		}
+		if len(req.ExtFields) != want {
+			return nil, fmt.Errorf("code %d sent extFields %v", req.Code, req.ExtFields)
+		}
+		off := req.ExtFields["queueId"] + req.ExtFields["consumerGroup"]
+		return &Command{Code: ResponseSuccess, Flag: FlagResponse, ExtFields: map[string]string{"offset": off}}, nil
+	})
+	a := NewAdmin(inv)
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				q := g*1000 + i
+				var (
+					n   int64
+					err error
+				)
+				if i%2 == 0 {
+					n, err = a.MaxOffset(context.Background(), "a:1", "T", q)
+				} else {
+					n, err = a.ConsumerOffset(context.Background(), "a:1", "7", "T", q)
+					q = q*10 + 7
+				}
+				if err != nil || n != int64(q) {
+					t.Errorf("queue %d: %d, %v", q, n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
 }
