@@ -35,9 +35,10 @@ type Client interface {
 	// Broker.
 	BrokerRuntimeInfo(ctx context.Context, addr string) (rocketmq.RuntimeInfo, error)
 	BrokerConfig(ctx context.Context, addr string) (rocketmq.BrokerConfig, error)
-	AllTopicConfig(ctx context.Context, addr string) (*rocketmq.TopicConfigWrapper, error)
+	TopicNames(ctx context.Context, addr string) ([]string, error)
 	AllSubscriptionGroupConfig(ctx context.Context, addr string) (*rocketmq.SubscriptionGroupWrapper, error)
 	TopicStats(ctx context.Context, addr, topic string) (*rocketmq.TopicStatsTable, error)
+	TopicStatsSummary(ctx context.Context, addr, topic string) (rocketmq.TopicStatsSummary, error)
 	ConsumeStats(ctx context.Context, addr, group, topic string) (*rocketmq.ConsumeStats, error)
 	BrokerConsumeStats(ctx context.Context, addr string) (*rocketmq.ConsumeStatsList, error)
 	TopicConsumeByWho(ctx context.Context, addr, topic string) (*rocketmq.GroupList, error)
@@ -254,11 +255,12 @@ func (s *Scrape) RuntimeInfo(ctx context.Context, b *Broker) (rocketmq.RuntimeIn
 	})
 }
 
-// TopicConfig returns b's GET_ALL_TOPIC_CONFIG answer, read once per scrape
-// (topic and consumer collectors both need the topic list).
-func (s *Scrape) TopicConfig(ctx context.Context, b *Broker) (*rocketmq.TopicConfigWrapper, error) {
-	return memoize(s, "topicconfig\x00"+b.Addr, func() (*rocketmq.TopicConfigWrapper, error) {
-		return s.Client.AllTopicConfig(ctx, b.Addr)
+// TopicNames returns the sorted topic names of b's GET_ALL_TOPIC_CONFIG
+// answer, read once per scrape (topic and consumer collectors both need
+// the topic list).
+func (s *Scrape) TopicNames(ctx context.Context, b *Broker) ([]string, error) {
+	return memoize(s, "topicconfig\x00"+b.Addr, func() ([]string, error) {
+		return s.Client.TopicNames(ctx, b.Addr)
 	})
 }
 

@@ -35,8 +35,8 @@ func TestScrapeMemoReadsOncePerBroker(t *testing.T) {
 			if err != nil || ri["commitLogMaxOffset"] != "42" {
 				t.Errorf("RuntimeInfo = %v, %v", ri, err)
 			}
-			if _, err := s.TopicConfig(context.Background(), b); err != nil {
-				t.Errorf("TopicConfig: %v", err)
+			if _, err := s.TopicNames(context.Background(), b); err != nil {
+				t.Errorf("TopicNames: %v", err)
 			}
 		})
 	}
@@ -44,8 +44,8 @@ func TestScrapeMemoReadsOncePerBroker(t *testing.T) {
 	if n := f.callCount("BrokerRuntimeInfo", b.Addr); n != 1 {
 		t.Errorf("BrokerRuntimeInfo asked %d times in one scrape, want 1", n)
 	}
-	if n := f.callCount("AllTopicConfig", b.Addr); n != 1 {
-		t.Errorf("AllTopicConfig asked %d times in one scrape, want 1", n)
+	if n := f.callCount("TopicNames", b.Addr); n != 1 {
+		t.Errorf("TopicNames asked %d times in one scrape, want 1", n)
 	}
 
 	// A new scrape asks again: nothing is cached across scrapes.

@@ -446,7 +446,7 @@ func (c *consumerCollector) readDLQTopics(ctx context.Context, s *Scrape, cb *co
 	if !ln.acquire(ctx) {
 		return errNotSent
 	}
-	tc, err := s.TopicConfig(ctx, cb.b)
+	names, err := s.TopicNames(ctx, cb.b)
 	ln.release()
 	if isNoTopicError(err) {
 		return nil
@@ -454,15 +454,12 @@ func (c *consumerCollector) readDLQTopics(ctx context.Context, s *Scrape, cb *co
 	if err != nil {
 		return fmt.Errorf("broker %s: topic config: %w", cb.b.Addr, err)
 	}
-	if tc == nil {
-		return nil
-	}
-	for name := range tc.TopicConfigTable {
+	// names is sorted, and so is what its DLQ topics name.
+	for _, name := range names {
 		if g, ok := strings.CutPrefix(name, dlqTopicPrefix); ok && g != "" && c.wantGroup(g) {
 			cb.dlqNames = append(cb.dlqNames, g)
 		}
 	}
-	sort.Strings(cb.dlqNames)
 	return nil
 }
 

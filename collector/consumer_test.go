@@ -910,9 +910,9 @@ func (c *countingClient) ConsumeTimeSpan(ctx context.Context, addr, topic, group
 	return c.Client.ConsumeTimeSpan(ctx, addr, topic, group)
 }
 
-func (c *countingClient) AllTopicConfig(ctx context.Context, addr string) (*rocketmq.TopicConfigWrapper, error) {
-	c.count("AllTopicConfig", addr)
-	return c.Client.AllTopicConfig(ctx, addr)
+func (c *countingClient) TopicNames(ctx context.Context, addr string) ([]string, error) {
+	c.count("TopicNames", addr)
+	return c.Client.TopicNames(ctx, addr)
 }
 
 // startLagSim starts a simulated cluster and a real client; both are closed,

@@ -236,11 +236,15 @@ func (f *fakeClient) BrokerConfig(ctx context.Context, addr string) (rocketmq.Br
 	return fakeGet(f.config, rocketmq.CodeGetBrokerConfig, addr)
 }
 
-func (f *fakeClient) AllTopicConfig(ctx context.Context, addr string) (*rocketmq.TopicConfigWrapper, error) {
-	if err := f.begin(ctx, "AllTopicConfig", addr); err != nil {
+func (f *fakeClient) TopicNames(ctx context.Context, addr string) ([]string, error) {
+	if err := f.begin(ctx, "TopicNames", addr); err != nil {
 		return nil, err
 	}
-	return fakeGet(f.topicConfig, rocketmq.CodeGetAllTopicConfig, addr)
+	tc, err := fakeGet(f.topicConfig, rocketmq.CodeGetAllTopicConfig, addr)
+	if err != nil || tc == nil {
+		return nil, err
+	}
+	return tc.Names(), nil
 }
 
 func (f *fakeClient) AllSubscriptionGroupConfig(ctx context.Context, addr string) (*rocketmq.SubscriptionGroupWrapper, error) {
@@ -255,6 +259,16 @@ func (f *fakeClient) TopicStats(ctx context.Context, addr, topic string) (*rocke
 		return nil, err
 	}
 	return fakeGet(f.topicStats, rocketmq.CodeGetTopicStatsInfo, fakeKey(addr, topic))
+}
+
+// TopicStatsSummary is TopicStats summed: one request, counted and failed
+// as TopicStats.
+func (f *fakeClient) TopicStatsSummary(ctx context.Context, addr, topic string) (rocketmq.TopicStatsSummary, error) {
+	st, err := f.TopicStats(ctx, addr, topic)
+	if err != nil || st == nil {
+		return rocketmq.TopicStatsSummary{}, err
+	}
+	return st.Summary(), nil
 }
 
 func (f *fakeClient) ConsumeStats(ctx context.Context, addr, group, topic string) (*rocketmq.ConsumeStats, error) {

@@ -91,10 +91,9 @@ type topicJob struct {
 // into (sorting 100,000 series that arrive shuffled costs more than
 // collecting them).
 type topicResult struct {
-	ok                             bool
-	sumMax, sumMin, retained, last int64
-	queues                         int
-	perQueue                       []queueStat // by queue id, with per-queue detail only
+	ok       bool
+	sum      rocketmq.TopicStatsSummary
+	perQueue []queueStat // by queue id, with per-queue detail only
 }
 
 type queueStat struct {
@@ -129,20 +128,32 @@ func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- promet
 		if !ln.acquire(ctx) {
 			return
 		}
-		tc, err := s.TopicConfig(ctx, b)
+		names, err := s.TopicNames(ctx, b)
 		ln.release()
 		if err != nil && !isNoTopicError(err) {
 			fail(fmt.Errorf("broker %s: topic config: %w", b.Addr, err))
 			return
 		}
-		mine := c.selectTopics(b, tc, internal)
+		mine := c.selectTopics(b, names, internal)
 		res := make([]topicResult, len(mine))
 		ln.each(len(mine), func(k int) {
 			j := mine[k]
 			if !ln.acquire(ctx) {
 				return
 			}
-			st, err := topicStats(ctx, s, j.b.Addr, j.topic)
+			var (
+				r   topicResult
+				err error
+			)
+			if c.opts.PerQueue || strings.HasPrefix(j.topic, dlqTopicPrefix) {
+				// Queue by queue, or shared with the consumer collector.
+				var st *rocketmq.TopicStatsTable
+				st, err = topicStats(ctx, s, j.b.Addr, j.topic)
+				r = c.summarise(st)
+			} else {
+				r.sum, err = s.Client.TopicStatsSummary(ctx, j.b.Addr, j.topic)
+				r.ok = err == nil
+			}
 			ln.release()
 			switch {
 			case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
@@ -153,7 +164,7 @@ func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- promet
 				fail(fmt.Errorf("broker %s: topic %q stats: %w", j.b.Addr, j.topic, err))
 				return
 			}
-			res[k] = c.summarise(st)
+			res[k] = r
 		})
 		jobs[i], results[i] = mine, res
 	})
@@ -195,16 +206,11 @@ func topicStats(ctx context.Context, s *Scrape, addr, topic string) (*rocketmq.T
 }
 
 // selectTopics applies the filters before any per-topic request is made, so
-// excluded topics cost nothing.
-func (c *topicCollector) selectTopics(b *Broker, tc *rocketmq.TopicConfigWrapper, internal map[string]bool) []topicJob {
-	if tc == nil {
+// excluded topics cost nothing. names are sorted, and so are the jobs.
+func (c *topicCollector) selectTopics(b *Broker, names []string, internal map[string]bool) []topicJob {
+	if len(names) == 0 {
 		return nil
 	}
-	names := make([]string, 0, len(tc.TopicConfigTable))
-	for name := range tc.TopicConfigTable {
-		names = append(names, name)
-	}
-	sort.Strings(names)
 	bl := newBrokerLabels(c.ln, b)
 	var out []topicJob
 	for _, name := range names {
@@ -224,14 +230,8 @@ func (c *topicCollector) summarise(st *rocketmq.TopicStatsTable) topicResult {
 	if st == nil {
 		return topicResult{}
 	}
-	r := topicResult{ok: true, queues: len(st.OffsetTable)}
+	r := topicResult{ok: true, sum: st.Summary()}
 	for _, off := range st.OffsetTable {
-		r.sumMax += off.MaxOffset
-		r.sumMin += off.MinOffset
-		if d := off.MaxOffset - off.MinOffset; d > 0 {
-			r.retained += d
-		}
-		r.last = max(r.last, off.LastUpdateTimestamp)
 		if c.opts.PerQueue {
 			r.perQueue = append(r.perQueue, queueStat{off.QueueID, off.MaxOffset, off.MinOffset})
 		}
@@ -250,12 +250,12 @@ func (c *topicCollector) emit(ch chan<- prometheus.Metric, j topicJob, r *topicR
 	}
 	topic := labelPair(c.ln.topic, j.topic)
 	lv := sortedLabels(j.bl.broker, j.bl.cluster, topic, typ)
-	ch <- newSeries(c.messages, prometheus.CounterValue, float64(r.sumMax), lv)
-	ch <- newSeries(c.minOffset, prometheus.GaugeValue, float64(r.sumMin), lv)
-	ch <- newSeries(c.retained, prometheus.GaugeValue, float64(r.retained), lv)
-	ch <- newSeries(c.queues, prometheus.GaugeValue, float64(r.queues), lv)
-	if r.last > 0 {
-		ch <- newSeries(c.lastUpdate, prometheus.GaugeValue, float64(r.last)/1000, lv)
+	ch <- newSeries(c.messages, prometheus.CounterValue, float64(r.sum.SumMaxOffset), lv)
+	ch <- newSeries(c.minOffset, prometheus.GaugeValue, float64(r.sum.SumMinOffset), lv)
+	ch <- newSeries(c.retained, prometheus.GaugeValue, float64(r.sum.Retained), lv)
+	ch <- newSeries(c.queues, prometheus.GaugeValue, float64(r.sum.Queues), lv)
+	if r.sum.LastUpdateTimestamp > 0 {
+		ch <- newSeries(c.lastUpdate, prometheus.GaugeValue, float64(r.sum.LastUpdateTimestamp)/1000, lv)
 	}
 	for _, q := range r.perQueue {
 		qv := sortedLabels(j.bl.broker, j.bl.cluster, labelPair(c.ln.queueID, strconv.Itoa(q.id)), topic, typ)

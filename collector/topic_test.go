@@ -202,12 +202,12 @@ func TestTopicOwnership(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, addr := range []string{"127.0.0.1:12911", "127.0.0.1:30911", "127.0.0.1:32911"} {
-		if n := f.callCount("AllTopicConfig", addr); n != 0 {
+		if n := f.callCount("TopicNames", addr); n != 0 {
 			t.Errorf("slave %s asked %d times", addr, n)
 		}
 	}
 	for _, m := range steadyMasters {
-		if n := f.callCount("AllTopicConfig", m.addr); n != 1 {
+		if n := f.callCount("TopicNames", m.addr); n != 1 {
 			t.Errorf("master %s: %d topic config requests, want 1", m.addr, n)
 		}
 	}
@@ -226,7 +226,7 @@ func TestTopicOwnership(t *testing.T) {
 // One broker failing costs its own series only.
 func TestTopicPartialFailure(t *testing.T) {
 	f, s := topicFake(t)
-	f.errs[fakeKey("AllTopicConfig", "127.0.0.1:11911")] = fakeDown("127.0.0.1:11911")
+	f.errs[fakeKey("TopicNames", "127.0.0.1:11911")] = fakeDown("127.0.0.1:11911")
 	f.errs[fakeKey("TopicStats", "127.0.0.1:31911", "TopicRaft")] = &rocketmq.ResponseError{Code: rocketmq.ResponseSystemBusy, Remark: "busy"}
 	text, err := collectExposition(t, newTestTopic(t, Options{}), s)
 	if err == nil || !strings.Contains(err.Error(), "127.0.0.1:11911") || !strings.Contains(err.Error(), "TopicRaft") {
@@ -245,7 +245,7 @@ func TestTopicPartialFailure(t *testing.T) {
 		t.Errorf("vanished topics reported as failure: %v", err)
 	}
 	// An empty topic table is answered with SYSTEM_ERROR "No topic in this broker".
-	f.errs[fakeKey("AllTopicConfig", "127.0.0.1:10911")] = &rocketmq.ResponseError{Code: rocketmq.ResponseSystemError, Remark: "No topic in this broker"}
+	f.errs[fakeKey("TopicNames", "127.0.0.1:10911")] = &rocketmq.ResponseError{Code: rocketmq.ResponseSystemError, Remark: "No topic in this broker"}
 	if _, err := collectExposition(t, newTestTopic(t, Options{}), s); err != nil {
 		t.Errorf("empty topic table reported as failure: %v", err)
 	}
@@ -372,7 +372,7 @@ func TestGroupOwnersSplitBrain(t *testing.T) {
 	// n0 has no canned stats, so the Update fails; what matters is that the
 	// exposition gathers (no duplicate series) and one node was read.
 	_, _ = collectExposition(t, newTestTopic(t, Options{}), s)
-	if n := f.callCount("AllTopicConfig", "127.0.0.1:30911") + f.callCount("AllTopicConfig", "127.0.0.1:31911"); n != 1 {
+	if n := f.callCount("TopicNames", "127.0.0.1:30911") + f.callCount("TopicNames", "127.0.0.1:31911"); n != 1 {
 		t.Errorf("RaftNode00 read %d times", n)
 	}
 }

@@ -157,6 +157,12 @@ func (a *Admin) AllTopicConfig(ctx context.Context, addr string) (*TopicConfigWr
 	return decodeAnswer(ctx, a, addr, CodeGetAllTopicConfig, extArgs{}, nil, DecodeTopicConfigWrapper)
 }
 
+// TopicNames reads GET_ALL_TOPIC_CONFIG (21) like AllTopicConfig, keeping
+// only the names of the topics, sorted.
+func (a *Admin) TopicNames(ctx context.Context, addr string) ([]string, error) {
+	return decodeAnswer(ctx, a, addr, CodeGetAllTopicConfig, extArgs{}, nil, DecodeTopicNames)
+}
+
 // AllSubscriptionGroupConfig reads GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
 func (a *Admin) AllSubscriptionGroupConfig(ctx context.Context, addr string) (*SubscriptionGroupWrapper, error) {
 	return decodeAnswer(ctx, a, addr, CodeGetAllSubscriptionGroupConfig, extArgs{}, nil, DecodeSubscriptionGroupWrapper)
@@ -166,6 +172,12 @@ func (a *Admin) AllSubscriptionGroupConfig(ctx context.Context, addr string) (*S
 // hold gives a *ResponseError with code ResponseTopicNotExist.
 func (a *Admin) TopicStats(ctx context.Context, addr, topic string) (*TopicStatsTable, error) {
 	return decodeAnswer(ctx, a, addr, CodeGetTopicStatsInfo, ext("topic", topic), nil, DecodeTopicStatsTable)
+}
+
+// TopicStatsSummary reads GET_TOPIC_STATS_INFO (202) like TopicStats,
+// keeping only the sums over the queues.
+func (a *Admin) TopicStatsSummary(ctx context.Context, addr, topic string) (TopicStatsSummary, error) {
+	return decodeAnswer(ctx, a, addr, CodeGetTopicStatsInfo, ext("topic", topic), nil, DecodeTopicStatsSummary)
 }
 
 // ConsumeStats reads GET_CONSUME_STATS (208) for one group; an empty topic

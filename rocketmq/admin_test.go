@@ -24,9 +24,10 @@ type adminClient interface {
 	TopicList(ctx context.Context, namesrv string) (*TopicList, error)
 	BrokerRuntimeInfo(ctx context.Context, addr string) (RuntimeInfo, error)
 	BrokerConfig(ctx context.Context, addr string) (BrokerConfig, error)
-	AllTopicConfig(ctx context.Context, addr string) (*TopicConfigWrapper, error)
+	TopicNames(ctx context.Context, addr string) ([]string, error)
 	AllSubscriptionGroupConfig(ctx context.Context, addr string) (*SubscriptionGroupWrapper, error)
 	TopicStats(ctx context.Context, addr, topic string) (*TopicStatsTable, error)
+	TopicStatsSummary(ctx context.Context, addr, topic string) (TopicStatsSummary, error)
 	ConsumeStats(ctx context.Context, addr, group, topic string) (*ConsumeStats, error)
 	BrokerConsumeStats(ctx context.Context, addr string) (*ConsumeStatsList, error)
 	TopicConsumeByWho(ctx context.Context, addr, topic string) (*GroupList, error)
@@ -45,6 +46,7 @@ type adminClient interface {
 	ConsumerOffset(ctx context.Context, addr, group, topic string, queueID int) (int64, error)
 	ControllerReplicaInfo(ctx context.Context, addr, brokerName string) (*ReplicaInfo, error)
 	ConsumerConnectionList(ctx context.Context, addr, group string) (*ConsumerConnection, error)
+	AllTopicConfig(ctx context.Context, addr string) (*TopicConfigWrapper, error)
 }
 
 var _ adminClient = (*Admin)(nil)
@@ -612,4 +614,66 @@ func TestAdminReusedRequests(t *testing.T) {
 		})
 	}
 	wg.Wait()
+}
+
+// The summary reads send the recorded request of their full read and
+// answer what the full read's answer sums to, errors included.
+func TestAdminSummariesReplay(t *testing.T) {
+	type pair struct {
+		request       string
+		summary, full adminCall
+	}
+	pairs := []pair{
+		{".get_topic_stats_info.",
+			func(ctx context.Context, a *Admin, r recordedRequest) (any, error) {
+				return a.TopicStatsSummary(ctx, r.Addr, r.Ext["topic"])
+			},
+			func(ctx context.Context, a *Admin, r recordedRequest) (any, error) {
+				st, err := a.TopicStats(ctx, r.Addr, r.Ext["topic"])
+				if err != nil {
+					return TopicStatsSummary{}, err
+				}
+				return st.Summary(), nil
+			}},
+		{".get_all_topic_config.",
+			func(ctx context.Context, a *Admin, r recordedRequest) (any, error) {
+				return a.TopicNames(ctx, r.Addr)
+			},
+			func(ctx context.Context, a *Admin, r recordedRequest) (any, error) {
+				w, err := a.AllTopicConfig(ctx, r.Addr)
+				if err != nil {
+					return []string(nil), err
+				}
+				return w.Names(), nil
+			}},
+	}
+	for _, p := range pairs {
+		n, sums := 0, 0
+		for _, name := range recordedNames(t) {
+			if !strings.Contains(name+".", p.request) {
+				continue
+			}
+			n++
+			rec := loadRecorded(t, name)
+			run := func(call adminCall) (any, error) {
+				inv := &replayInvoker{t: t, want: rec.req, resp: rec.resp}
+				v, err := call(context.Background(), NewAdmin(inv), rec.req)
+				if inv.calls != 1 {
+					t.Errorf("%s: %d requests sent, want 1", name, inv.calls)
+				}
+				return v, err
+			}
+			got, gerr := run(p.summary)
+			want, werr := run(p.full)
+			if !reflect.DeepEqual(got, want) || fmt.Sprint(gerr) != fmt.Sprint(werr) {
+				t.Errorf("%s: summary %#v, %v; full %#v, %v", name, got, gerr, want, werr)
+			}
+			if gerr == nil && !reflect.ValueOf(got).IsZero() {
+				sums++
+			}
+		}
+		if n == 0 || sums == 0 {
+			t.Errorf("%s: %d recordings, %d with something to sum", p.request, n, sums)
+		}
+	}
 }

@@ -113,6 +113,20 @@ func DecodeTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
 	return genericTopicConfigWrapper(body)
 }
 
+// DecodeTopicNames decodes GET_ALL_TOPIC_CONFIG (21) into the sorted names
+// of its topicConfigTable: the keys DecodeTopicConfigWrapper's map would
+// have, without the map and its configs.
+func DecodeTopicNames(body []byte) ([]string, error) {
+	if names, err := fastTopicNames(body); err == nil {
+		return names, nil
+	}
+	w, err := genericTopicConfigWrapper(body)
+	if err != nil {
+		return nil, err
+	}
+	return w.Names(), nil
+}
+
 // genericTopicConfigWrapper is the encoding/json path of DecodeTopicConfigWrapper.
 func genericTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
 	return decodeInto[TopicConfigWrapper]("topic config", body)
@@ -197,6 +211,19 @@ func DecodeTopicStatsTable(body []byte) (*TopicStatsTable, error) {
 		return t, nil
 	}
 	return genericTopicStats(body)
+}
+
+// DecodeTopicStatsSummary decodes GET_TOPIC_STATS_INFO (202) into its sums
+// over the queues: DecodeTopicStatsTable(body).Summary() without the table.
+func DecodeTopicStatsSummary(body []byte) (TopicStatsSummary, error) {
+	if s, err := fastTopicStatsSummary(body); err == nil {
+		return s, nil
+	}
+	t, err := genericTopicStats(body)
+	if err != nil {
+		return TopicStatsSummary{}, err
+	}
+	return t.Summary(), nil
 }
 
 // genericTopicStats is the encoding/json path of DecodeTopicStatsTable.
@@ -633,50 +660,59 @@ type queueEntry[V any] struct {
 // order (CompareQueues); null and an empty object give nil, as the generic
 // path does. The entries gather in scratch first so that the rows are made
 // once at their final size, rather than outgrowing a guess; the grown scratch
-// is returned for the next table. A queue listed twice gives up: the generic
-// path decides which value is kept.
+// is returned for the next table.
 func queueTable[V, R any](r *jreader, scratch []queueEntry[V], value func() (V, error), row func(MessageQueue, V) R) ([]R, []queueEntry[V], error) {
+	entries, err := queueEntries(r, scratch, value)
+	if err != nil || len(entries) == 0 {
+		return nil, entries, err
+	}
+	rows := make([]R, len(entries))
+	for i, e := range entries {
+		rows[i] = row(e.mq, e.v)
+	}
+	return rows, entries, nil
+}
+
+// queueEntries reads a map keyed by MessageQueue objects into scratch, in
+// queue order. A queue listed twice gives up: the generic path decides
+// which value is kept.
+func queueEntries[V any](r *jreader, scratch []queueEntry[V], value func() (V, error)) ([]queueEntry[V], error) {
 	scratch = scratch[:0]
 	if r.null() {
-		return nil, scratch, nil
+		return scratch, nil
 	}
 	if err := r.enter('{'); err != nil {
-		return nil, scratch, err
+		return scratch, err
 	}
 	for first := true; ; first = false {
 		ok, err := r.more('}', first)
 		if err != nil {
-			return nil, scratch, err
+			return scratch, err
 		}
 		if !ok {
 			break
 		}
 		var e queueEntry[V]
 		if err := r.messageQueue(&e.mq); err != nil {
-			return nil, scratch, err
+			return scratch, err
 		}
 		if err := r.expect(':'); err != nil {
-			return nil, scratch, err
+			return scratch, err
 		}
 		if e.v, err = value(); err != nil {
-			return nil, scratch, err
+			return scratch, err
 		}
 		scratch = append(scratch, e)
-	}
-	if len(scratch) == 0 {
-		return nil, scratch, nil
 	}
 	// Brokers send their hash map's order; the sort also brings a
 	// repeated queue next to its twin.
 	slices.SortFunc(scratch, func(a, b queueEntry[V]) int { return CompareQueues(&a.mq, &b.mq) })
-	rows := make([]R, len(scratch))
-	for i, e := range scratch {
-		if i > 0 && e.mq == scratch[i-1].mq {
-			return nil, scratch, errFallback
+	for i := 1; i < len(scratch); i++ {
+		if scratch[i].mq == scratch[i-1].mq {
+			return scratch, errFallback
 		}
-		rows[i] = row(e.mq, e.v)
 	}
-	return rows, scratch, nil
+	return scratch, nil
 }
 
 // queueScratch is how many queue entries the single-table decoders gather
@@ -729,6 +765,43 @@ func fastTopicStats(body []byte) (*TopicStatsTable, error) {
 		return nil, err
 	}
 	return t, r.end()
+}
+
+// fastTopicStatsSummary is fastTopicStats without the rows: the queues are
+// read into scratch on the stack and summed.
+func fastTopicStatsSummary(body []byte) (TopicStatsSummary, error) {
+	r := jreader{b: body}
+	if r.peek() != '{' {
+		return TopicStatsSummary{}, errFallback
+	}
+	var (
+		buf  [queueScratch]queueEntry[TopicOffset]
+		sum  TopicStatsSummary
+		seen bool
+	)
+	err := r.object(func(k []byte) error {
+		switch string(k) {
+		case "offsetTable":
+			if err := once(&seen); err != nil {
+				return err
+			}
+			entries, err := queueEntries(&r, buf[:0], r.topicOffset)
+			if err != nil {
+				return err
+			}
+			for _, e := range entries {
+				sum.add(e.v)
+			}
+			return nil
+		case "topicPutTps":
+			return r.float(&sum.TopicPutTps)
+		}
+		return r.unknown(k, "offsetTable", "topicPutTps")
+	})
+	if err != nil {
+		return TopicStatsSummary{}, err
+	}
+	return sum, r.end()
 }
 
 func (r *jreader) offsetWrapper() (OffsetWrapper, error) {
@@ -1173,6 +1246,61 @@ func fastTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
 		return nil, err
 	}
 	return w, r.end()
+}
+
+// fastTopicNames is fastTopicConfigWrapper keeping only the table's keys.
+// Each config is still read, so that a body the generic path refuses is
+// refused here too.
+func fastTopicNames(body []byte) ([]string, error) {
+	r := &jreader{b: body}
+	if r.peek() != '{' {
+		return nil, errFallback
+	}
+	var (
+		names []string
+		table bool // a table was read: a later null one empties it
+	)
+	err := r.object(func(k []byte) error {
+		switch string(k) {
+		case "topicConfigTable":
+			if r.null() {
+				names, table = nil, false
+				return nil
+			}
+			if !table {
+				names = make([]string, 0, topicConfigHint(body))
+				table = true
+			}
+			return r.object(func(name []byte) error {
+				var tc TopicConfig
+				if err := r.topicConfig(&tc); err != nil {
+					return err
+				}
+				key := tc.TopicName
+				if key != string(name) { // the usual case shares one string
+					key = string(name)
+				}
+				names = append(names, key)
+				return nil
+			})
+		case "dataVersion":
+			var dv DataVersion
+			return r.dataVersion(&dv)
+		}
+		return r.unknown(k, "topicConfigTable", "dataVersion")
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := r.end(); err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, nil
+	}
+	slices.Sort(names)
+	// A name listed twice is one map key in the generic path.
+	return slices.Compact(names), nil
 }
 
 func (r *jreader) queueTimeSpan(s *QueueTimeSpan) error {

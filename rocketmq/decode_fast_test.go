@@ -24,6 +24,20 @@ var fastDecoders = []fastDecoder{
 	{"broker consume stats", wrap(fastConsumeStatsList), wrap(genericConsumeStatsList)},
 	{"consumer connection", wrap(fastConsumerConnection), wrap(genericConsumerConnection)},
 	{"topic config", wrap(fastTopicConfigWrapper), wrap(genericTopicConfigWrapper)},
+	{"topic names", wrap(fastTopicNames), func(b []byte) (any, error) {
+		w, err := genericTopicConfigWrapper(b)
+		if err != nil {
+			return nil, err
+		}
+		return w.Names(), nil
+	}},
+	{"topic stats summary", wrap(fastTopicStatsSummary), func(b []byte) (any, error) {
+		t, err := genericTopicStats(b)
+		if err != nil {
+			return nil, err
+		}
+		return t.Summary(), nil
+	}},
 	{"consume time span", wrap(fastConsumeTimeSpan), wrap(genericConsumeTimeSpan)},
 	{"connection summary", wrap(fastConnectionSummary), func(b []byte) (any, error) {
 		cc, err := genericConsumerConnection(b)
@@ -64,6 +78,8 @@ func TestFastDecodersOnFixtures(t *testing.T) {
 		"broker consume stats": ".get_broker_consume_stats.",
 		"consumer connection":  ".get_consumer_connection_list.",
 		"topic config":         ".get_all_topic_config.",
+		"topic names":          ".get_all_topic_config.",
+		"topic stats summary":  ".get_topic_stats_info.",
 		"consume time span":    ".query_consume_time_span.",
 		"connection summary":   ".get_consumer_connection_list.",
 	}
@@ -127,6 +143,12 @@ func TestFastDecodersEdges(t *testing.T) {
 		{tc, `{"topicConfigTable":{"T":{"topicName":"T","readQueueNums":8,"writeQueueNums":8,"perm":6,"order":false,"attributes":{}}},"dataVersion":{"counter":2,"timestamp":3}}`, true},
 		{tc, `{"topicConfigTable":{"T":{"topicName":"U"}},"dataVersion":null,"topicQueueMappingDetailMap":{0:{1:2}}}`, true},
 		{tc, `{"topicConfigTable":{"T":{"order":1}}}`, false},
+		// A name listed twice, tables merging and emptied.
+		{tc, `{"topicConfigTable":{"T":{"topicName":"T"},"A":{},"T":{"topicName":"X","perm":2}}}`, true},
+		{tc, `{"topicConfigTable":{"B":{}},"topicConfigTable":{"A":{},"B":{}}}`, true},
+		{tc, `{"topicConfigTable":{"B":{}},"topicConfigTable":null}`, true},
+		{tc, `{"topicConfigTable":{"B":{}},"topicConfigTable":null,"topicConfigTable":{"C":{}}}`, true},
+		{tc, `{"topicConfigTable":{}}`, true},
 		{tc, `{"topicConfigTable":{"T":{"order":`, false}, // ends where a value is due
 		{tc, `{"topicConfigTable":{"T":{"order": `, false},
 		// Shared topic and broker strings never stand for other bytes:
@@ -173,11 +195,20 @@ func TestFastDecodersEdges(t *testing.T) {
 	for _, d := range fastDecoders {
 		byName[d.name] = d
 	}
+	// The summaries read what their full decoders read: they take the
+	// fast path on the same bodies.
+	summaries := map[string]string{"topic stats summary": ts, "topic names": tc}
 	for _, b := range bodies {
+		took := map[string]bool{}
 		for _, d := range fastDecoders {
-			took := agree(t, d, []byte(b.body))
-			if d.name == b.dec && took != b.wantFast {
-				t.Errorf("%s %q: fast path taken %v, want %v", d.name, b.body, took, b.wantFast)
+			took[d.name] = agree(t, d, []byte(b.body))
+			if d.name == b.dec && took[d.name] != b.wantFast {
+				t.Errorf("%s %q: fast path taken %v, want %v", d.name, b.body, took[d.name], b.wantFast)
+			}
+		}
+		for sum, full := range summaries {
+			if took[sum] != took[full] {
+				t.Errorf("%q: %s fast path taken %v, %s %v", b.body, sum, took[sum], full, took[full])
 			}
 		}
 		if _, ok := byName[b.dec]; !ok {

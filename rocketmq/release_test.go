@@ -35,10 +35,12 @@ var releaseCalls = []releaseCall{
 	{"BrokerRuntimeInfo", func(ctx context.Context, a *Admin) (any, error) { return a.BrokerRuntimeInfo(ctx, "a:1") }},
 	{"BrokerConfig", func(ctx context.Context, a *Admin) (any, error) { return a.BrokerConfig(ctx, "a:1") }},
 	{"AllTopicConfig", func(ctx context.Context, a *Admin) (any, error) { return a.AllTopicConfig(ctx, "a:1") }},
+	{"TopicNames", func(ctx context.Context, a *Admin) (any, error) { return a.TopicNames(ctx, "a:1") }},
 	{"AllSubscriptionGroupConfig", func(ctx context.Context, a *Admin) (any, error) {
 		return a.AllSubscriptionGroupConfig(ctx, "a:1")
 	}},
 	{"TopicStats", func(ctx context.Context, a *Admin) (any, error) { return a.TopicStats(ctx, "a:1", "T") }},
+	{"TopicStatsSummary", func(ctx context.Context, a *Admin) (any, error) { return a.TopicStatsSummary(ctx, "a:1", "T") }},
 	{"ConsumeStats", func(ctx context.Context, a *Admin) (any, error) { return a.ConsumeStats(ctx, "a:1", "G", "") }},
 	{"BrokerConsumeStats", func(ctx context.Context, a *Admin) (any, error) { return a.BrokerConsumeStats(ctx, "a:1") }},
 	{"TopicConsumeByWho", func(ctx context.Context, a *Admin) (any, error) { return a.TopicConsumeByWho(ctx, "a:1", "T") }},

@@ -2,6 +2,8 @@ package rocketmq
 
 import (
 	"cmp"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -102,6 +104,14 @@ type TopicConfigWrapper struct {
 	DataVersion      DataVersion            `json:"dataVersion"`
 }
 
+// Names returns the names of the table's topics, sorted; nil when none.
+func (w *TopicConfigWrapper) Names() []string {
+	if len(w.TopicConfigTable) == 0 {
+		return nil
+	}
+	return slices.Sorted(maps.Keys(w.TopicConfigTable))
+}
+
 // SubscriptionGroupConfig is one entry of GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201).
 type SubscriptionGroupConfig struct {
 	GroupName                      string `json:"groupName"`
@@ -134,6 +144,37 @@ type TopicOffset struct {
 type TopicQueueOffset struct {
 	MessageQueue
 	TopicOffset
+}
+
+// TopicStatsSummary is GET_TOPIC_STATS_INFO (202) summed over the queues,
+// all that a reader needs unless it reports queues one by one.
+type TopicStatsSummary struct {
+	Queues       int
+	SumMaxOffset int64
+	SumMinOffset int64
+	// Retained is the sum of max(0, maxOffset - minOffset): the messages
+	// the queues still hold.
+	Retained int64
+	// LastUpdateTimestamp is the latest of the queues' (ms since the epoch).
+	LastUpdateTimestamp int64
+	TopicPutTps         float64
+}
+
+func (s *TopicStatsSummary) add(o TopicOffset) {
+	s.Queues++
+	s.SumMaxOffset += o.MaxOffset
+	s.SumMinOffset += o.MinOffset
+	s.Retained += max(0, o.MaxOffset-o.MinOffset)
+	s.LastUpdateTimestamp = max(s.LastUpdateTimestamp, o.LastUpdateTimestamp)
+}
+
+// Summary sums the table over its queues.
+func (t *TopicStatsTable) Summary() TopicStatsSummary {
+	s := TopicStatsSummary{TopicPutTps: t.TopicPutTps}
+	for _, q := range t.OffsetTable {
+		s.add(q.TopicOffset)
+	}
+	return s
 }
 
 // TopicStatsTable is the body of GET_TOPIC_STATS_INFO (202).
