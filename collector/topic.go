@@ -212,7 +212,7 @@ func (c *topicCollector) selectTopics(b *Broker, names []string, internal map[st
 		return nil
 	}
 	bl := newBrokerLabels(c.ln, b)
-	var out []topicJob
+	out := make([]topicJob, 0, len(names))
 	for _, name := range names {
 		if !c.opts.Topics.Match(name) {
 			continue
