@@ -35,6 +35,8 @@ type Client interface {
 	// Broker.
 	BrokerRuntimeInfo(ctx context.Context, addr string) (rocketmq.RuntimeInfo, error)
 	BrokerConfig(ctx context.Context, addr string) (rocketmq.BrokerConfig, error)
+	// TopicNames lists the broker's topics (GET_ALL_TOPIC_CONFIG), sorted
+	// and without duplicates; nil when there are none.
 	TopicNames(ctx context.Context, addr string) ([]string, error)
 	AllSubscriptionGroupConfig(ctx context.Context, addr string) (*rocketmq.SubscriptionGroupWrapper, error)
 	TopicStats(ctx context.Context, addr, topic string) (*rocketmq.TopicStatsTable, error)

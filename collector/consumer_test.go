@@ -910,6 +910,16 @@ func (c *countingClient) ConsumeTimeSpan(ctx context.Context, addr, topic, group
 	return c.Client.ConsumeTimeSpan(ctx, addr, topic, group)
 }
 
+func (c *countingClient) TopicStats(ctx context.Context, addr, topic string) (*rocketmq.TopicStatsTable, error) {
+	c.count("TopicStats", addr)
+	return c.Client.TopicStats(ctx, addr, topic)
+}
+
+func (c *countingClient) TopicStatsSummary(ctx context.Context, addr, topic string) (rocketmq.TopicStatsSummary, error) {
+	c.count("TopicStatsSummary", addr)
+	return c.Client.TopicStatsSummary(ctx, addr, topic)
+}
+
 func (c *countingClient) TopicNames(ctx context.Context, addr string) ([]string, error) {
 	c.count("TopicNames", addr)
 	return c.Client.TopicNames(ctx, addr)
@@ -1114,6 +1124,46 @@ func TestConsumerSimulatedClusterMode(t *testing.T) {
 	// across runs (the simulated ports are not); the cluster series are
 	// checked one by one below.
 	compareGoldenText(t, grepPrefix(text, "rocketmq_consumer_", "rocketmq_topic_"), "consumer/simulated-cluster-mode.prom")
+
+	// Topic stats are summed while they are decoded, except on DLQ topics,
+	// whose table the consumer collector shares: one full read each.
+	dlq, other := 0, 0
+	for k := range got {
+		if strings.HasPrefix(k, "rocketmq_topic_messages_total{") {
+			if strings.Contains(k, `type="dlq"`) {
+				dlq++
+			} else {
+				other++
+			}
+		}
+	}
+	if full, summed := client.total("TopicStats"), client.total("TopicStatsSummary"); dlq == 0 || full != dlq || summed != other {
+		t.Errorf("%d full and %d summed topic stats reads for %d DLQ and %d other topics; want one full read per DLQ topic and one summed read per other", full, summed, dlq, other)
+	}
+	// With per-queue detail every table is read whole, for the same topic
+	// series.
+	perQueue, err := simScrapeText(t, client, targets, clk.Now(), newTestTopic(t, Options{PerQueue: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	withoutQueues := func(text string) string {
+		var b strings.Builder
+		for _, l := range strings.SplitAfter(grepPrefix(text, "rocketmq_topic_"), "\n") {
+			if !strings.Contains(l, "rocketmq_topic_queue_") {
+				b.WriteString(l)
+			}
+		}
+		return b.String()
+	}
+	if a, b := withoutQueues(text), withoutQueues(perQueue); a != b || a == "" {
+		t.Errorf("topic series with per-queue detail differ:\n%s\nwithout:\n%s", b, a)
+	}
+	if n := client.total("TopicStatsSummary"); n != other {
+		t.Errorf("%d summed topic stats reads with per-queue detail, want none more than %d", n, other)
+	}
+	if !strings.Contains(perQueue, "rocketmq_topic_queue_max_offset{") {
+		t.Error("no per-queue series with per-queue detail")
+	}
 
 	want := map[string]float64{
 		`rocketmq_consumer_group_lag_messages{broker="broker-a",cluster="DefaultCluster",group="GroupA",topic="TopicA"}`:                                                304,

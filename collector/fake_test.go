@@ -265,8 +265,12 @@ func (f *fakeClient) TopicStats(ctx context.Context, addr, topic string) (*rocke
 // as TopicStats.
 func (f *fakeClient) TopicStatsSummary(ctx context.Context, addr, topic string) (rocketmq.TopicStatsSummary, error) {
 	st, err := f.TopicStats(ctx, addr, topic)
-	if err != nil || st == nil {
+	if err != nil {
 		return rocketmq.TopicStatsSummary{}, err
+	}
+	if st == nil {
+		// Like the collector's summarise(nil): nothing to report.
+		return rocketmq.TopicStatsSummary{}, fmt.Errorf("fake: nil topic stats for %s %s", addr, topic)
 	}
 	return st.Summary(), nil
 }

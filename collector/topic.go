@@ -143,18 +143,21 @@ func (c *topicCollector) Update(ctx context.Context, s *Scrape, ch chan<- promet
 			}
 			var (
 				r   topicResult
+				st  *rocketmq.TopicStatsTable
 				err error
 			)
-			if c.opts.PerQueue || strings.HasPrefix(j.topic, dlqTopicPrefix) {
+			full := c.opts.PerQueue || strings.HasPrefix(j.topic, dlqTopicPrefix)
+			if full {
 				// Queue by queue, or shared with the consumer collector.
-				var st *rocketmq.TopicStatsTable
 				st, err = topicStats(ctx, s, j.b.Addr, j.topic)
-				r = c.summarise(st)
 			} else {
 				r.sum, err = s.Client.TopicStatsSummary(ctx, j.b.Addr, j.topic)
 				r.ok = err == nil
 			}
 			ln.release()
+			if full {
+				r = c.summarise(st)
+			}
 			switch {
 			case rocketmq.IsCode(err, rocketmq.ResponseTopicNotExist):
 				// Deleted between the two requests: nothing to report.

@@ -63,8 +63,9 @@ func successCode(requestCode int) int {
 }
 
 // call sends one request and returns the answer when its code is success.
-// ext must be nil for header-less requests: an empty extFields object makes
-// brokers log a decoding failure for every field.
+// Header-less requests pass extArgs{} and go out without extFields: an
+// empty extFields object makes brokers log a decoding failure for every
+// field.
 func (a *Admin) call(ctx context.Context, addr string, code int, args extArgs, body []byte) (*Command, error) {
 	pr, _ := a.reqs.Get().(*pooledRequest)
 	if pr == nil {

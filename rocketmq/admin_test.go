@@ -577,12 +577,18 @@ func TestAdminRequests(t *testing.T) {
 
 // The Admin reuses its requests and their extFields maps: concurrent calls
 // with different fields each send exactly their own, never a field left
-// over from an earlier request.
+// over from an earlier request, and a header-less request none at all.
 func TestAdminReusedRequests(t *testing.T) {
 	inv := invokerFunc(func(_ context.Context, _ string, req *Command) (*Command, error) {
 		want := 3 // consumerGroup, topic, queueId
-		if req.Code == CodeGetMaxOffset {
+		switch req.Code {
+		case CodeGetMaxOffset:
 			want = 2
+		case CodeGetBrokerRuntimeInfo:
+			if req.ExtFields != nil || req.Body != nil {
+				return nil, fmt.Errorf("header-less request sent extFields %v, body %q", req.ExtFields, req.Body)
+			}
+			return &Command{Code: ResponseSuccess, Flag: FlagResponse, Body: []byte(`{"table":{}}`)}, nil
 		}
 		if len(req.ExtFields) != want {
 			return nil, fmt.Errorf("code %d sent extFields %v", req.Code, req.ExtFields)
@@ -608,6 +614,10 @@ func TestAdminReusedRequests(t *testing.T) {
 				}
 				if err != nil || n != int64(q) {
 					t.Errorf("queue %d: %d, %v", q, n, err)
+					return
+				}
+				if _, err := a.BrokerRuntimeInfo(context.Background(), "a:1"); err != nil {
+					t.Error(err)
 					return
 				}
 			}

@@ -17,7 +17,8 @@ import (
 // connection, deadline) are errors; mapping response codes to errors is the
 // caller's business. A oneway request (FlagOneway) returns (nil, nil) once
 // written. Invoke must not use req, or the map and body it refers to, after
-// it returns: callers (Admin) reuse them for their next request.
+// it returns, and the response must not share them: callers (Admin) reuse
+// them for their next request.
 type Invoker interface {
 	Invoke(ctx context.Context, addr string, req *Command) (*Command, error)
 }

@@ -878,7 +878,12 @@ func TestCancelInterruptsBlockedWrite(t *testing.T) {
 	time.Sleep(50 * time.Millisecond) // now surely blocked on the full buffers
 	start := time.Now()
 	cancel()
-	err := <-done
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("blocked write not interrupted 10 s after the cancel")
+	}
 	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), srv.addr()) {
 		t.Errorf("err = %v", err)
 	}

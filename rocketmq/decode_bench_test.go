@@ -19,11 +19,17 @@ func BenchmarkHotDecoders(b *testing.B) {
 		"broker consume stats": "broker_a.get_broker_consume_stats.response.body",
 		"consumer connection":  "broker_a.get_consumer_connection_list.online.response.body",
 		"topic config":         "broker_a.get_all_topic_config.response.body",
+		"topic names":          "broker_a.get_all_topic_config.response.body",
+		"topic stats summary":  "broker_a.get_topic_stats_info.response.body",
 		"consume time span":    "broker_a.query_consume_time_span.online.response.body",
 		"connection summary":   "broker_a.get_consumer_connection_list.online.response.body",
 	}
 	for _, d := range fastDecoders {
-		body, err := os.ReadFile(filepath.Join(fixtureRoot, "rocketmq-4.9.7/steady", bodies[d.name]))
+		name, ok := bodies[d.name]
+		if !ok {
+			b.Fatalf("no fixture body for %q", d.name)
+		}
+		body, err := os.ReadFile(filepath.Join(fixtureRoot, "rocketmq-4.9.7/steady", name))
 		if err != nil {
 			b.Fatal(err)
 		}

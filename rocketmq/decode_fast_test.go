@@ -195,26 +195,35 @@ func TestFastDecodersEdges(t *testing.T) {
 	for _, d := range fastDecoders {
 		byName[d.name] = d
 	}
-	// The summaries read what their full decoders read: they take the
-	// fast path on the same bodies.
-	summaries := map[string]string{"topic stats summary": ts, "topic names": tc}
 	for _, b := range bodies {
-		took := map[string]bool{}
-		for _, d := range fastDecoders {
-			took[d.name] = agree(t, d, []byte(b.body))
-			if d.name == b.dec && took[d.name] != b.wantFast {
-				t.Errorf("%s %q: fast path taken %v, want %v", d.name, b.body, took[d.name], b.wantFast)
-			}
-		}
-		for sum, full := range summaries {
-			if took[sum] != took[full] {
-				t.Errorf("%q: %s fast path taken %v, %s %v", b.body, sum, took[sum], full, took[full])
-			}
+		took := agreeAll(t, []byte(b.body))
+		if took[b.dec] != b.wantFast {
+			t.Errorf("%s %q: fast path taken %v, want %v", b.dec, b.body, took[b.dec], b.wantFast)
 		}
 		if _, ok := byName[b.dec]; !ok {
 			t.Fatalf("no decoder %q", b.dec)
 		}
 	}
+}
+
+// summaries pairs each decoder that keeps less of a body with the full
+// decoder it must follow: both take the fast path on the same bodies.
+var summaries = map[string]string{"topic stats summary": "topic stats", "topic names": "topic config"}
+
+// agreeAll runs agree for every fast decoder on body, checks the summaries
+// against their full decoders, and reports which fast paths were taken.
+func agreeAll(t *testing.T, body []byte) map[string]bool {
+	t.Helper()
+	took := map[string]bool{}
+	for _, d := range fastDecoders {
+		took[d.name] = agree(t, d, body)
+	}
+	for sum, full := range summaries {
+		if took[sum] != took[full] {
+			t.Fatalf("%q: %s fast path taken %v, %s %v", body, sum, took[sum], full, took[full])
+		}
+	}
+	return took
 }
 
 // queues is n members of a queue table on topic and broker, with value v.
@@ -367,9 +376,7 @@ func FuzzFastDecoders(f *testing.F) {
 	f.Add([]byte(`{"offsetTable":{{"brokerName":"b","queueId":1,"topic":"T"}:{},{"brokerName":"c","queueId":1,"topic":"T"}:{},{"brokerName":"b","queueId":2,"topic":"U"}:{}}}`))
 	f.Add([]byte(manyGroups(20)))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		for _, d := range fastDecoders {
-			agree(t, d, body)
-		}
+		agreeAll(t, body)
 		summaryAgrees(t, body)
 	})
 }
