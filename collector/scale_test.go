@@ -358,6 +358,9 @@ var (
 
 func issueEnv(b *testing.B, frozen bool) *scaleEnv {
 	b.Helper()
+	if testing.Short() {
+		b.Skip("builds the 10,000-topic scenario")
+	}
 	bigOnce.Do(func() {
 		start := time.Now()
 		bigSim, bigErr = scenario.Start(scenario.Issue7)

@@ -7,13 +7,21 @@
 #                               row where the lagging groups moved
 #   make bench-scale-go         the go test -bench figures (allocations)
 #   make bench-peer PEER=path   adds qsrg/rocketmq-exporter-go, per collection
+#   make bench-smoke            every benchmark, once, -short (those that build
+#                               the 10,000-topic scenario skip); part of
+#                               `make test`, so a benchmark cannot rot unnoticed
 
 BENCH_SCRAPES ?= 11
 PEER          ?=
 
-.PHONY: bench-scale bench-scale-live bench-scale-go bench-peer
+.PHONY: bench-scale bench-scale-live bench-scale-go bench-peer bench-smoke
 
 bench: bench-scale
+
+test: bench-smoke
+
+bench-smoke:
+	$(GO) test -short -run '^$$' -bench . -benchtime 1x ./...
 
 bench-scale:
 	$(GO) run ./cmd/rmqbench -scrapes $(BENCH_SCRAPES)

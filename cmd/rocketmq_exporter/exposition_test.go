@@ -493,6 +493,9 @@ func TestBinaryMetricsEncodings(t *testing.T) {
 // collection, the text and its compression, into a discarding
 // ResponseWriter.
 func BenchmarkExposerServe(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds the 10,000-topic scenario")
+	}
 	sim, err := scenario.Start(scenario.Issue7)
 	if err != nil {
 		b.Fatal(err)

@@ -70,6 +70,9 @@ func TestScale(t *testing.T) {
 }
 
 func BenchmarkBrokerConsumeStatsAtScale(b *testing.B) {
+	if testing.Short() {
+		b.Skip("builds a 10,000-topic cluster")
+	}
 	c, err := StartScale(ScaleSpec{Topics: 10000, Queues: 8, Groups: 2000, BrokerGroups: 4, Messages: 8})
 	must(b, err)
 	defer c.Close()
