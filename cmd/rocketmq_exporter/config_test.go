@@ -43,8 +43,8 @@ func TestParseConfigDefaults(t *testing.T) {
 	if c.targets.States == nil {
 		t.Error("targets have no TargetStates: a down broker would be logged at WARN on every scrape")
 	}
-	if c.targets.Concurrency != 16 || c.options.Concurrency != 16 {
-		t.Errorf("concurrency = %d/%d, want 16", c.targets.Concurrency, c.options.Concurrency)
+	if c.targets.Concurrency != collector.DefaultConcurrency || c.options.Concurrency != collector.DefaultConcurrency {
+		t.Errorf("concurrency = %d/%d, want %d", c.targets.Concurrency, c.options.Concurrency, collector.DefaultConcurrency)
 	}
 	if c.timeout != 10*time.Second || c.timeoutOffset != 500*time.Millisecond {
 		t.Errorf("timeout = %v offset %v", c.timeout, c.timeoutOffset)
