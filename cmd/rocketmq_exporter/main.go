@@ -51,8 +51,10 @@ func main() {
 // GOMEMLIMIT is set. A scrape's memory is mostly answers decoded and dropped
 // within the scrape plus the series of one exposition, so the heap Go lets
 // grow to twice the live data (GOGC=100) is mostly garbage; at 50 it stays
-// at 1.5 times. On the 10,000-topic scale scenario that is 60 instead of
-// 70 MiB of peak RSS, for 50-90 ms more CPU per scrape (docs/benchmarks.md).
+// at 1.5 times. On the 10,000-topic scale scenario that is 57 instead of
+// 68 MiB of peak RSS, for no time measurable on its noisy 2-core machine
+// (50-90 ms of CPU per scrape when scrapes made half as much garbage again;
+// docs/benchmarks.md).
 // It scales with the live heap, unlike a fixed GOMEMLIMIT, so a larger
 // cluster never makes the collector thrash. An operator who sets either
 // variable has chosen a policy of their own, which is left alone.
