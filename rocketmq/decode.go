@@ -117,14 +117,22 @@ func DecodeTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
 // of its topicConfigTable: the keys DecodeTopicConfigWrapper's map would
 // have, without the map and its configs.
 func DecodeTopicNames(body []byte) ([]string, error) {
-	if names, err := fastTopicNames(body); err == nil {
-		return names, nil
+	return summarise(body, fastTopicNames, genericTopicConfigWrapper, (*TopicConfigWrapper).Names)
+}
+
+// summarise decodes the part of body that a summary keeps: on fast's path,
+// or else with full and then sum, so that a body fast hands over gets what
+// (and fails how) the full decode does.
+func summarise[S, T any](body []byte, fast func([]byte) (S, error), full func([]byte) (T, error), sum func(T) S) (S, error) {
+	if s, err := fast(body); err == nil {
+		return s, nil
 	}
-	w, err := genericTopicConfigWrapper(body)
+	t, err := full(body)
 	if err != nil {
-		return nil, err
+		var zero S
+		return zero, err
 	}
-	return w.Names(), nil
+	return sum(t), nil
 }
 
 // genericTopicConfigWrapper is the encoding/json path of DecodeTopicConfigWrapper.
@@ -216,14 +224,7 @@ func DecodeTopicStatsTable(body []byte) (*TopicStatsTable, error) {
 // DecodeTopicStatsSummary decodes GET_TOPIC_STATS_INFO (202) into its sums
 // over the queues: DecodeTopicStatsTable(body).Summary() without the table.
 func DecodeTopicStatsSummary(body []byte) (TopicStatsSummary, error) {
-	if s, err := fastTopicStatsSummary(body); err == nil {
-		return s, nil
-	}
-	t, err := genericTopicStats(body)
-	if err != nil {
-		return TopicStatsSummary{}, err
-	}
-	return t.Summary(), nil
+	return summarise(body, fastTopicStatsSummary, genericTopicStats, (*TopicStatsTable).Summary)
 }
 
 // genericTopicStats is the encoding/json path of DecodeTopicStatsTable.
@@ -374,14 +375,7 @@ func genericConsumerConnection(body []byte) (*ConsumerConnection, error) {
 // DecodeConsumerConnection decodes, errors included, without allocating the
 // parts a summary leaves out.
 func DecodeConsumerConnectionSummary(body []byte) (ConsumerConnectionSummary, error) {
-	if s, err := fastConnectionSummary(body); err == nil {
-		return s, nil
-	}
-	cc, err := DecodeConsumerConnection(body)
-	if err != nil {
-		return ConsumerConnectionSummary{}, err
-	}
-	return cc.Summary(), nil
+	return summarise(body, fastConnectionSummary, DecodeConsumerConnection, (*ConsumerConnection).Summary)
 }
 
 // DecodeBrokerStatsData decodes VIEW_BROKER_STATS_DATA (315).
