@@ -1203,98 +1203,97 @@ func topicConfigHint(body []byte) int {
 }
 
 func fastTopicConfigWrapper(body []byte) (*TopicConfigWrapper, error) {
-	r := &jreader{b: body}
-	if r.peek() != '{' {
-		return nil, errFallback
-	}
 	w := &TopicConfigWrapper{}
-	err := r.object(func(k []byte) error {
-		switch string(k) {
-		case "topicConfigTable":
-			if r.null() {
-				w.TopicConfigTable = nil
-				return nil
-			}
+	err := walkTopicConfigs(body, &w.DataVersion, topicTable{
+		open: func() {
 			if w.TopicConfigTable == nil {
 				// Ten thousand topics outgrow a map many times over.
 				w.TopicConfigTable = make(map[string]TopicConfig, topicConfigHint(body))
 			}
-			return r.object(func(name []byte) error {
-				var tc TopicConfig
-				if err := r.topicConfig(&tc); err != nil {
-					return err
-				}
-				key := tc.TopicName
-				if key != string(name) { // the usual case shares one string
-					key = string(name)
-				}
-				w.TopicConfigTable[key] = tc
-				return nil
-			})
-		case "dataVersion":
-			return r.dataVersion(&w.DataVersion)
-		}
-		return r.unknown(k, "topicConfigTable", "dataVersion")
+		},
+		add:   func(name string, tc TopicConfig) { w.TopicConfigTable[name] = tc },
+		empty: func() { w.TopicConfigTable = nil },
 	})
 	if err != nil {
 		return nil, err
 	}
-	return w, r.end()
+	return w, nil
 }
 
 // fastTopicNames is fastTopicConfigWrapper keeping only the table's keys.
 // Each config is still read, so that a body the generic path refuses is
 // refused here too.
 func fastTopicNames(body []byte) ([]string, error) {
-	r := &jreader{b: body}
-	if r.peek() != '{' {
-		return nil, errFallback
-	}
 	var (
 		names []string
+		dv    DataVersion
 		table bool // a table was read: a later null one empties it
 	)
-	err := r.object(func(k []byte) error {
-		switch string(k) {
-		case "topicConfigTable":
-			if r.null() {
-				names, table = nil, false
-				return nil
-			}
+	err := walkTopicConfigs(body, &dv, topicTable{
+		open: func() {
 			if !table {
 				names = make([]string, 0, topicConfigHint(body))
 				table = true
 			}
+		},
+		add:   func(name string, _ TopicConfig) { names = append(names, name) },
+		empty: func() { names, table = nil, false },
+	})
+	if err != nil || len(names) == 0 {
+		return nil, err
+	}
+	slices.Sort(names)
+	// A name listed twice is one map key in the generic path.
+	return slices.Compact(names), nil
+}
+
+// topicTable is what walkTopicConfigs does with a topicConfigTable: open
+// where a table starts, add for each entry, empty where a null table
+// stands (in the generic path a table merges into the one before, a null
+// one empties it).
+type topicTable struct {
+	open  func()
+	add   func(name string, tc TopicConfig)
+	empty func()
+}
+
+// walkTopicConfigs reads a GET_ALL_TOPIC_CONFIG body. An entry's name is
+// its map key, which shares the config's own topicName string when they
+// are equal (always, in practice).
+func walkTopicConfigs(body []byte, dv *DataVersion, t topicTable) error {
+	r := &jreader{b: body}
+	if r.peek() != '{' {
+		return errFallback
+	}
+	err := r.object(func(k []byte) error {
+		switch string(k) {
+		case "topicConfigTable":
+			if r.null() {
+				t.empty()
+				return nil
+			}
+			t.open()
 			return r.object(func(name []byte) error {
 				var tc TopicConfig
 				if err := r.topicConfig(&tc); err != nil {
 					return err
 				}
 				key := tc.TopicName
-				if key != string(name) { // the usual case shares one string
+				if key != string(name) {
 					key = string(name)
 				}
-				names = append(names, key)
+				t.add(key, tc)
 				return nil
 			})
 		case "dataVersion":
-			var dv DataVersion
-			return r.dataVersion(&dv)
+			return r.dataVersion(dv)
 		}
 		return r.unknown(k, "topicConfigTable", "dataVersion")
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := r.end(); err != nil {
-		return nil, err
-	}
-	if len(names) == 0 {
-		return nil, nil
-	}
-	slices.Sort(names)
-	// A name listed twice is one map key in the generic path.
-	return slices.Compact(names), nil
+	return r.end()
 }
 
 func (r *jreader) queueTimeSpan(s *QueueTimeSpan) error {
